@@ -1,0 +1,78 @@
+"""The Natural Scenes Dataset's file keys, relative to the bucket root.
+
+Both worlds use these keys: the synthetic generator writes files at exactly
+these paths and the downloader fetches the same keys from the public bucket,
+so every reader downstream sees one layout (``nsd.md`` sections 1-4).
+"""
+
+from __future__ import annotations
+
+DEFAULT_BETA_VERSION = "betas_fithrf_GLMdenoise_RR"
+BETA_FORMATS = {"hdf5": "hdf5", "nifti": "nii.gz"}
+FUNC_SPACE = "func1pt8mm"
+
+
+def subject_name(subject: int | str) -> str:
+    """``subj01`` for ``1``, ``"1"`` or ``"subj01"``."""
+    if isinstance(subject, str) and subject.startswith("subj"):
+        subject = subject[4:]
+    return f"subj{int(subject):02d}"
+
+
+def subject_index(subject: int | str) -> int:
+    """1-based subject number: ``subj05`` -> ``5``."""
+    return int(subject_name(subject)[4:])
+
+
+def expdesign() -> str:
+    return "nsddata/experiments/nsd/nsd_expdesign.mat"
+
+
+def stim_info() -> str:
+    return "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
+
+
+def stimuli() -> str:
+    return "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+
+
+def captions(split: str) -> str:
+    """COCO caption annotations for ``train2017`` or ``val2017``."""
+    if split not in ("train2017", "val2017"):
+        raise ValueError(f"COCO split must be 'train2017' or 'val2017', got {split!r}")
+    return f"nsddata_stimuli/stimuli/nsd/annotations/captions_{split}.json"
+
+
+def roi(subject: int | str, name: str) -> str:
+    return f"nsddata/ppdata/{subject_name(subject)}/{FUNC_SPACE}/roi/{name}.nii.gz"
+
+
+def ctab(subject: int | str, name: str) -> str:
+    return f"nsddata/freesurfer/{subject_name(subject)}/label/{name}.mgz.ctab"
+
+
+def brainmask(subject: int | str) -> str:
+    return f"nsddata/ppdata/{subject_name(subject)}/{FUNC_SPACE}/brainmask.nii.gz"
+
+
+def mean_volume(subject: int | str) -> str:
+    return f"nsddata/ppdata/{subject_name(subject)}/{FUNC_SPACE}/mean.nii.gz"
+
+
+def responses(subject: int | str) -> str:
+    return f"nsddata/ppdata/{subject_name(subject)}/behav/responses.tsv"
+
+
+def betas(
+    subject: int | str,
+    session: int,
+    fmt: str = "hdf5",
+    version: str = DEFAULT_BETA_VERSION,
+) -> str:
+    """One session of single-trial betas, ``fmt`` in ``hdf5`` or ``nifti``."""
+    if fmt not in BETA_FORMATS:
+        raise ValueError(f"beta format must be one of {sorted(BETA_FORMATS)}, got {fmt!r}")
+    return (
+        f"nsddata_betas/ppdata/{subject_name(subject)}/{FUNC_SPACE}/{version}/"
+        f"betas_session{int(session):02d}.{BETA_FORMATS[fmt]}"
+    )

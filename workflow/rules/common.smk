@@ -1,0 +1,134 @@
+# Config validation, path helpers and input functions shared by every rule file.
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# The package is importable without installation: rule scripts find it
+# through workflow/scripts/nsdrecon; the Snakefile itself through src/.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from nsdrecon import layout  # noqa: E402
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SUBJECTS = config["subjects"]
+STREAMS = ["structural", "semantic"]
+HAVIR_METHODS = ["havir", "havir_no_structure", "havir_no_text", "havir_no_image"]
+METHODS = config["reconstruct"]["methods"]
+ENVS = "../../envs"
+
+
+wildcard_constraints:
+    subject="subj0[1-8]",
+    stream="structural|semantic",
+    havir_method="|".join(HAVIR_METHODS),
+
+
+def nsd(key):
+    """Local path of an NSD bucket key."""
+    return f"{config['nsd_root']}/{key}"
+
+
+def n_sessions_available():
+    """Sessions that exist: the synthetic design's count, or the configured count for NSD."""
+    if config["source"] == "synthetic":
+        s = config["synthetic"]
+        return 3 * s["n_images_per_subject"] // s["trials_per_session"]
+    return config["betas"]["sessions"]
+
+
+def beta_sessions(subject, fmt=None):
+    """Beta files of the sessions the config selects, in the configured format."""
+    b = config["betas"]
+    return [
+        nsd(layout.betas(subject, s, fmt or b["format"], b["version"]))
+        for s in range(1, b["sessions"] + 1)
+    ]
+
+
+def roi_names():
+    """ROI files the mask definition reads (label sets plus the intersecting ROI)."""
+    m = config["masks"]
+    return sorted(set(m["structural"]) | set(m["semantic"]) | {m["intersect"]})
+
+
+def roi_inputs(wildcards):
+    s = wildcards.subject
+    return {
+        **{f"roi_{n}": nsd(layout.roi(s, n)) for n in roi_names()},
+        **{f"ctab_{n}": nsd(layout.ctab(s, n)) for n in roi_names()},
+    }
+
+
+def caption_files():
+    return [nsd(layout.captions(split)) for split in ("train2017", "val2017")]
+
+
+def use_gpu():
+    """GPU rules ask the scheduler for a GPU unless the config pins the CPU."""
+    return 0 if config["models"]["device"] == "cpu" else 1
+
+
+def title_note():
+    """Honest label for figures made with random-weight models."""
+    if config["models"]["diffusion"]["random_init"]:
+        return "tiny random-weight models: diffusion images are noise by design"
+    return ""
+
+
+SYNTHETIC_ROIS = [
+    "nsdgeneral",
+    "prf-visualrois",
+    "streams",
+    "floc-faces",
+    "floc-bodies",
+    "floc-places",
+    "floc-words",
+]
+
+
+def synthetic_outputs():
+    files = {
+        "expdesign": nsd(layout.expdesign()),
+        "stim_info": nsd(layout.stim_info()),
+        "stimuli": nsd(layout.stimuli()),
+        "truth": f"{config['nsd_root']}/synthetic_truth.h5",
+    }
+    files.update({f"captions_{i}": f for i, f in enumerate(caption_files())})
+    for s in SUBJECTS:
+        files[f"{s}_brainmask"] = nsd(layout.brainmask(s))
+        files[f"{s}_mean"] = nsd(layout.mean_volume(s))
+        files[f"{s}_responses"] = nsd(layout.responses(s))
+        for n in SYNTHETIC_ROIS:
+            files[f"{s}_roi_{n}"] = nsd(layout.roi(s, n))
+            files[f"{s}_ctab_{n}"] = nsd(layout.ctab(s, n))
+        for fmt in ("hdf5", "nifti"):
+            for sess in range(1, n_sessions_available() + 1):
+                key = layout.betas(s, sess, fmt, config["betas"]["version"])
+                files[f"{s}_{fmt}_{sess:02d}"] = nsd(key)
+    return files
+
+
+def havir_settings(method):
+    """Sampler settings plus which inputs the ablation drops."""
+    r = config["reconstruct"]
+    keys = ["num_inference_steps", "strength", "guidance_scale", "mix_ratio_text"]
+    return {
+        **{k: r[k] for k in keys + ["uncond_image", "batch_size", "seed"]},
+        "use_structure": method != "havir_no_structure",
+        "use_text": method != "havir_no_text",
+        "use_image": method != "havir_no_image",
+    }
+
+
+def final_outputs():
+    outputs = [
+        "results/tables/metrics.tsv",
+        "results/tables/metrics.md",
+        "results/tables/metrics.tex",
+        "results/figures/metrics.png",
+    ]
+    outputs += expand("results/figures/reconstructions_{subject}.png", subject=SUBJECTS)
+    outputs += expand("results/figures/masks_{subject}.png", subject=SUBJECTS)
+    return outputs

@@ -1,0 +1,33 @@
+# Decoders: closed-form ridge (alpha chosen by cross-validation) for every
+# target of a stream, then a ridge-initialised network fine-tuned on top
+# (Structural Generator for the structural stream, Semantic Extractor for the
+# semantic stream). Writes the model, held-out scores and test predictions.
+
+
+rule train_decoder:
+    input:
+        betas=rules.betas.output[0],
+        features=rules.stimulus_features.output[0],
+    output:
+        model="results/{subject}/decoders/{stream}.safetensors",
+        predictions="results/{subject}/decoders/{stream}_test_predictions.h5",
+        scores="results/{subject}/decoders/{stream}_scores.tsv",
+        history="results/{subject}/decoders/{stream}_history.tsv",
+    log:
+        "logs/train_decoder/{subject}_{stream}.log",
+    benchmark:
+        "benchmarks/train_decoder/{subject}_{stream}.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=32000,
+        runtime=240,
+        gpu=use_gpu(),
+    params:
+        targets=lambda wc: config["decoders"]["streams"][wc.stream],
+        ridge=config["ridge"],
+        decoder={k: v for k, v in config["decoders"].items() if k != "streams"},
+        device=config["models"]["device"],
+    script:
+        "../scripts/train_decoder.py"

@@ -1,0 +1,47 @@
+# Evaluation: the field's eight metrics per test image, per subject and
+# method, then one table with the published reference rows beside ours.
+
+
+rule evaluate:
+    input:
+        reconstructions="results/{subject}/{method}/reconstructions.h5",
+        stimuli=nsd(layout.stimuli()),
+    output:
+        "results/{subject}/{method}/metrics.tsv",
+    log:
+        "logs/evaluate/{subject}_{method}.log",
+    benchmark:
+        "benchmarks/evaluate/{subject}_{method}.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=120,
+        gpu=use_gpu(),
+    params:
+        evaluate=config["evaluate"],
+        device=config["models"]["device"],
+    script:
+        "../scripts/evaluate.py"
+
+
+rule metrics_table:
+    input:
+        expand(
+            "results/{subject}/{method}/metrics.tsv", subject=SUBJECTS, method=METHODS
+        ),
+    output:
+        tsv="results/tables/metrics.tsv",
+        md="results/tables/metrics.md",
+        tex="results/tables/metrics.tex",
+    log:
+        "logs/metrics_table.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/metrics_table.py"

@@ -1,0 +1,32 @@
+# Stimulus features: VAE latents, CLIP image tokens and CLIP text tokens of
+# every image the configured subjects saw, from the diffusion model's encoders.
+
+
+rule stimulus_features:
+    input:
+        stimuli=nsd(layout.stimuli()),
+        stim_info=nsd(layout.stim_info()),
+        expdesign=nsd(layout.expdesign()),
+        captions=caption_files(),
+    output:
+        "results/features/versatile_diffusion.h5",
+    log:
+        "logs/stimulus_features.log",
+    benchmark:
+        "benchmarks/stimulus_features.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=120,
+        gpu=use_gpu(),
+    params:
+        model=config["models"]["diffusion"],
+        device=config["models"]["device"],
+        dtype=config["models"]["dtype"],
+        batch_size=config["features"]["batch_size"],
+        subjects=SUBJECTS,
+        sessions=config["betas"]["sessions"],
+    script:
+        "../scripts/stimulus_features.py"

@@ -1,0 +1,25 @@
+# Individualised masks: each subject's structural and semantic voxel sets from
+# that subject's own ROI files and label tables, intersected with nsdgeneral.
+
+
+rule masks:
+    input:
+        unpack(roi_inputs),
+    output:
+        structural="results/{subject}/masks/structural.nii.gz",
+        semantic="results/{subject}/masks/semantic.nii.gz",
+        counts="results/{subject}/masks/voxel_counts.tsv",
+    log:
+        "logs/masks/{subject}.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        label_sets={s: config["masks"][s] for s in STREAMS},
+        intersect=config["masks"]["intersect"],
+        overlap=config["masks"]["overlap"],
+    script:
+        "../scripts/masks.py"

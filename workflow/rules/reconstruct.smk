@@ -1,0 +1,53 @@
+# Reconstruction: HAVIR (dual-guided Versatile Diffusion from the decoded
+# structural latent, guided by decoded CLIP image and text tokens), its
+# ablations, and the weight-free pixel_ridge baseline.
+
+
+rule reconstruct_havir:
+    input:
+        structural="results/{subject}/decoders/structural_test_predictions.h5",
+        semantic="results/{subject}/decoders/semantic_test_predictions.h5",
+    output:
+        images="results/{subject}/{havir_method}/reconstructions.h5",
+    log:
+        "logs/reconstruct/{subject}_{havir_method}.log",
+    benchmark:
+        "benchmarks/reconstruct/{subject}_{havir_method}.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=32000,
+        runtime=480,
+        gpu=use_gpu(),
+    params:
+        model=config["models"]["diffusion"],
+        device=config["models"]["device"],
+        dtype=config["models"]["dtype"],
+        settings=lambda wc: havir_settings(wc.havir_method),
+    script:
+        "../scripts/reconstruct_havir.py"
+
+
+rule reconstruct_pixel_ridge:
+    input:
+        betas=rules.betas.output[0],
+        stimuli=nsd(layout.stimuli()),
+    output:
+        images="results/{subject}/pixel_ridge/reconstructions.h5",
+        model="results/{subject}/pixel_ridge/model.safetensors",
+    log:
+        "logs/reconstruct/{subject}_pixel_ridge.log",
+    benchmark:
+        "benchmarks/reconstruct/{subject}_pixel_ridge.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    params:
+        pixel_ridge=config["reconstruct"]["pixel_ridge"],
+        ridge=config["ridge"],
+    script:
+        "../scripts/reconstruct_pixel_ridge.py"

@@ -1,0 +1,16 @@
+"""Rule reconstruct_pixel_ridge: the weight-free baseline (ridge onto a PCA basis of the stimuli)."""
+
+from nsdrecon.pipeline.reconstruction import run_pixel_ridge
+from nsdrecon.runlog import configure_logging, set_threads
+
+configure_logging(snakemake.log[0])
+set_threads(snakemake.threads)
+p = snakemake.params
+run_pixel_ridge(
+    betas=snakemake.input.betas,
+    stimuli=snakemake.input.stimuli,
+    pixel_ridge=p.pixel_ridge,
+    ridge=p.ridge,
+    out_images=snakemake.output.images,
+    out_model=snakemake.output.model,
+)

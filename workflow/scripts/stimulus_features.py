@@ -1,0 +1,21 @@
+"""Rule stimulus_features: VAE latents and CLIP image/text tokens of every image the subjects saw."""
+
+from nsdrecon.pipeline.features import run_stimulus_features
+from nsdrecon.runlog import configure_logging, set_threads
+
+configure_logging(snakemake.log[0])
+set_threads(snakemake.threads)
+inp, p = snakemake.input, snakemake.params
+run_stimulus_features(
+    stimuli=inp.stimuli,
+    stim_info=inp.stim_info,
+    expdesign=inp.expdesign,
+    captions=list(inp.captions),
+    subjects=p.subjects,
+    sessions=p.sessions,
+    model=p.model,
+    device=p.device,
+    dtype=p.dtype,
+    batch_size=p.batch_size,
+    out_path=snakemake.output[0],
+)

@@ -1,0 +1,18 @@
+"""Rule train_decoder: ridge per target, then the ridge-initialised stream decoder, fine-tuned."""
+
+from nsdrecon.pipeline.decoding import run_train_decoder
+from nsdrecon.runlog import configure_logging, set_threads
+
+configure_logging(snakemake.log[0])
+set_threads(snakemake.threads)
+p = snakemake.params
+run_train_decoder(
+    betas=snakemake.input.betas,
+    features=snakemake.input.features,
+    stream=snakemake.wildcards.stream,
+    targets=p.targets,
+    ridge=p.ridge,
+    decoder=p.decoder,
+    device=p.device,
+    outputs=dict(snakemake.output.items()),
+)
