@@ -1,0 +1,229 @@
+"""Ridge-initialised decoders: exact init, low-rank factors, losses, training, I/O, scores."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from nsdrecon.decoders import (
+    SemanticExtractor,
+    StructuralGenerator,
+    decoding_scores,
+    info_nce,
+    load_decoder,
+    read_decoder_metadata,
+    ridge_low_rank_factors,
+    save_decoder,
+    sobel_edges,
+    train_decoder,
+    validation_split,
+)
+from nsdrecon.ridge import fit_ridge
+
+torch.set_num_threads(1)
+LATENT = (4, 8, 8)
+SMALL = dict(hidden=32, n_blocks=1, coarse_channels=8, n_upsample=1)
+
+
+def planted_latents(n, p, nonlinear=1.0, noise=0.3, seed=0):
+    """Voxels (n, p) and latents (n, 4, 8, 8) = linear map + a 3-unit quadratic map + noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)).astype(np.float32)
+    t = int(np.prod(LATENT))
+    W = rng.normal(size=(p, t)) / np.sqrt(p)
+    U, V = rng.normal(size=(p, 3)) / np.sqrt(p), rng.normal(size=(3, t))
+    Y = X @ W + nonlinear * ((X @ U) ** 2 - 1) @ V + noise * rng.normal(size=(n, t))
+    return X, Y.reshape(n, *LATENT).astype(np.float32)
+
+
+def predict(model, X):
+    with torch.no_grad():
+        return {k: v.numpy() for k, v in model.eval()(torch.as_tensor(X)).items()}
+
+
+@pytest.mark.parametrize("p", [30, 400], ids=["p<t", "p>t"])
+def test_structural_init_equals_ridge(p):
+    X, Y = planted_latents(120, p)
+    fit = fit_ridge(X, Y.reshape(120, -1), [1.0, 100.0])
+    model = StructuralGenerator.from_ridge(fit, LATENT, **SMALL)
+    out = predict(model, X)["latent"]
+    assert out.shape == (120, *LATENT)
+    np.testing.assert_allclose(out.reshape(120, -1), fit.predict(X), atol=1e-4)
+
+
+def test_semantic_init_equals_ridge():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(90, 50)).astype(np.float32)
+    image, text = rng.normal(size=(90, 5, 16)), rng.normal(size=(90, 3, 16))
+    image_fit = fit_ridge(X, image.reshape(90, -1), [10.0])
+    text_fit = fit_ridge(X, text.reshape(90, -1), [10.0, 1000.0])
+    model = SemanticExtractor.from_ridge(image_fit, text_fit, (5, 16), (3, 16), hidden=16)
+    out = predict(model, X)
+    np.testing.assert_allclose(out["image"].reshape(90, -1), image_fit.predict(X), atol=1e-4)
+    np.testing.assert_allclose(out["text"].reshape(90, -1), text_fit.predict(X), atol=1e-4)
+    other_voxels = fit_ridge(X * 2.0, text.reshape(90, -1), [10.0])
+    with pytest.raises(ValueError, match="not fitted on the same voxels"):
+        SemanticExtractor.from_ridge(image_fit, other_voxels, (5, 16), (3, 16))
+
+
+@pytest.mark.parametrize("p", [20, 300], ids=["p<t", "p>t"])
+def test_low_rank_factors_are_the_truncated_svd(p):
+    X, Y = planted_latents(100, p, seed=2)
+    fit = fit_ridge(X, Y.reshape(100, -1), [10.0])
+    W = fit.coef.astype(np.float64) * fit.x_scale[:, None]
+    P, s, Qt = np.linalg.svd(W, full_matrices=False)
+    A, B, bias = ridge_low_rank_factors(fit, rank=5)
+    assert A.shape == (p, 5) and B.shape == (5, 256)
+    np.testing.assert_allclose((A @ B).numpy(), (P[:, :5] * s[:5]) @ Qt[:5], atol=1e-4 * s[0])
+    np.testing.assert_allclose(bias.numpy(), fit.intercept + fit.x_mean @ fit.coef, atol=1e-5)
+    A, B, _ = ridge_low_rank_factors(fit)  # full rank: exact
+    np.testing.assert_allclose((A @ B).numpy(), W, atol=1e-5 * np.abs(W).max())
+
+
+def test_sobel_edges_of_a_ramp():
+    ramp = torch.arange(8.0).repeat(2, 3, 8, 1)  # (2, 3, 8, 8), increasing along x (width)
+    edges = sobel_edges(ramp)
+    assert edges.shape == (2, 6, 8, 8)
+    torch.testing.assert_close(edges[:, :3, :, 1:-1], torch.ones(2, 3, 8, 6))  # d/dx = 1 inside
+    torch.testing.assert_close(edges[:, :3, :, 0], torch.full((2, 3, 8), 0.5))  # replicate border
+    torch.testing.assert_close(edges[:, 3:], torch.zeros(2, 3, 8, 8))  # d/dy = 0
+
+
+def test_info_nce_prefers_matched_pairs():
+    emb = torch.eye(6) * 3.0
+    matched = info_nce(emb, emb, temperature=0.1)
+    shuffled = info_nce(emb, emb[torch.tensor([1, 2, 3, 4, 5, 0])], temperature=0.1)
+    assert matched < 1e-3 and shuffled > 5.0
+    assert torch.isclose(info_nce(emb, emb.roll(1, 0), 0.5), info_nce(emb.roll(1, 0), emb, 0.5))
+
+
+def test_training_never_returns_worse_than_ridge(tmp_path):
+    """With a destructive learning rate every epoch is worse: the ridge init comes back unchanged."""
+    X, Y = planted_latents(200, 30, seed=3)
+    train, _ = validation_split(200, 0.2, seed=0)
+    fit = fit_ridge(X[train], Y[train].reshape(len(train), -1), [1.0, 10.0, 100.0])
+    model = StructuralGenerator.from_ridge(fit, LATENT, **SMALL)
+    before = predict(model, X)["latent"]
+    result = train_decoder(
+        model,
+        X,
+        {"latent": Y},
+        val_fraction=0.2,
+        epochs=3,
+        batch_size=32,
+        lr=0.5,
+        weight_decay=0.0,
+        seed=0,
+        device="cpu",
+        log_path=tmp_path / "loss.tsv",
+    )
+    assert result.best_epoch == 0
+    assert (result.history["val_mse"].iloc[1:] > result.ridge_val_mse).all()
+    np.testing.assert_array_equal(predict(result.model, X)["latent"], before)
+    logged = pd.read_csv(tmp_path / "loss.tsv", sep="\t")
+    assert list(logged.columns) == ["epoch", "train_loss", "val_loss", "val_mse"] and len(logged) == 4
+    assert np.isnan(logged["train_loss"][0]) and (logged["train_loss"][1:] > 0).all()
+    np.testing.assert_allclose(logged["val_mse"], result.history["val_mse"], rtol=1e-6)
+
+
+def test_structural_generator_learns_the_nonlinear_part():
+    """Fine-tuning beats ridge on a linear + quadratic mapping; held-out identification is far above chance."""
+    X, Y = planted_latents(800, 40, seed=0)
+    fit_rows, test = np.arange(600), np.arange(600, 800)
+    train, _ = validation_split(600, 0.15, seed=0)
+    fit = fit_ridge(X[train], Y[train].reshape(len(train), -1), np.logspace(-1, 4, 6))
+    model = StructuralGenerator.from_ridge(
+        fit, LATENT, hidden=128, n_blocks=2, dropout=0.0, coarse_channels=16, n_upsample=1
+    )
+    result = train_decoder(
+        model,
+        X[fit_rows],
+        {"latent": Y[fit_rows]},
+        val_fraction=0.15,
+        epochs=30,
+        batch_size=32,
+        lr=1e-3,
+        weight_decay=0.0,
+        seed=0,
+        device="cpu",
+    )
+    assert result.best_epoch > 0 and result.history["val_mse"].min() < 0.5 * result.ridge_val_mse
+    tuned = decoding_scores(Y[test], predict(result.model, X[test])["latent"])
+    ridge = decoding_scores(Y[test], fit.predict(X[test]))
+    assert tuned["mse"] < 0.5 * ridge["mse"]
+    assert tuned["two_way_identification"] > 0.95 and tuned["pearson_r"] > ridge["pearson_r"] + 0.2
+
+
+def test_semantic_extractor_decodes_held_out_tokens():
+    X, Y = planted_latents(500, 40, seed=4)  # reuse the planted map: 256 targets = 16 tokens x 16 dims
+    tokens = Y.reshape(500, 16, 16)
+    image, text = tokens[:, :10], tokens[:, 10:]
+    fit_rows, test = np.arange(400), np.arange(400, 500)
+    train, _ = validation_split(400, 0.15, seed=1)
+    fits = [fit_ridge(X[train], y[train].reshape(len(train), -1), np.logspace(-1, 4, 6)) for y in (image, text)]
+    model = SemanticExtractor.from_ridge(*fits, (10, 16), (6, 16), hidden=64, dropout=0.0, contrastive_weight=0.1)
+    result = train_decoder(
+        model,
+        X[fit_rows],
+        {"image": image[fit_rows], "text": text[fit_rows]},
+        val_fraction=0.15,
+        epochs=10,
+        batch_size=32,
+        lr=1e-3,
+        weight_decay=0.0,
+        seed=1,
+        device="cpu",
+    )
+    assert result.history["val_mse"].min() <= result.ridge_val_mse
+    out = predict(result.model, X[test])
+    for name, true in (("image", image[test]), ("text", text[test])):
+        assert decoding_scores(true, out[name])["two_way_identification"] > 0.8
+
+
+def test_save_load_round_trip(tmp_path):
+    X, Y = planted_latents(80, 25, seed=5)
+    fit = fit_ridge(X, Y.reshape(80, -1), [10.0])
+    model = StructuralGenerator.from_ridge(fit, LATENT, rank=7, sobel_weight=0.3, seed=4, **SMALL)
+    with torch.no_grad():
+        model.head.weight.normal_()  # a trained (non-zero) refinement branch must survive the round trip
+    path = tmp_path / "structural.safetensors"
+    save_decoder(model, path, {"subject": "subj01", "alphas": [10.0]})
+    back = load_decoder(path, device="cpu")
+    assert isinstance(back, StructuralGenerator) and back.config == model.config and back.linear.rank == 7
+    np.testing.assert_array_equal(predict(back, X)["latent"], predict(model, X)["latent"])
+    assert read_decoder_metadata(path) == {"subject": "subj01", "alphas": [10.0]}
+
+    semantic = SemanticExtractor(25, (2, 4), (3, 4), hidden=8, learn_temperature=False, temperature=0.2)
+    save_decoder(semantic, tmp_path / "semantic.safetensors", {})
+    back = load_decoder(tmp_path / "semantic.safetensors")
+    assert float(back.log_temperature.exp()) == pytest.approx(0.2)
+    np.testing.assert_array_equal(predict(back, X)["text"], predict(semantic, X)["text"])
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="not a decoder file"):
+        load_decoder(tmp_path / "other.safetensors")
+    with pytest.raises(FileNotFoundError, match="absent.safetensors"):
+        load_decoder(tmp_path / "absent.safetensors")
+
+
+def test_decoding_scores():
+    rng = np.random.default_rng(6)
+    truth = rng.normal(size=(50, 3, 20))
+    perfect = decoding_scores(truth, truth)
+    assert perfect["pearson_r"] == pytest.approx(1.0) and perfect["two_way_identification"] == 1.0
+    assert perfect["mse"] == 0.0
+    chance = decoding_scores(truth, rng.normal(size=(50, 3, 20)))
+    assert abs(chance["two_way_identification"] - 0.5) < 0.1 and abs(chance["pearson_r"]) < 0.1
+    with pytest.raises(ValueError, match="differ in shape"):
+        decoding_scores(truth, truth[:, :2])
+
+
+def test_bad_shapes_are_reported():
+    with pytest.raises(ValueError, match="not divisible by 2\\*\\*n_upsample = 4"):
+        StructuralGenerator(10, (4, 6, 6), n_upsample=2)
+    model = StructuralGenerator(10, LATENT, **SMALL)
+    with pytest.raises(ValueError, match="target 'latent' must have shape"):
+        train_decoder(model, np.zeros((20, 10)), {"latent": np.zeros((20, 3, 8, 8))}, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="expects 10 voxels"):
+        model(torch.zeros(2, 11))
