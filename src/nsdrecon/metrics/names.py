@@ -1,0 +1,60 @@
+"""Names of the eight reconstruction metrics and the feature networks behind them.
+
+One place defines the metric order used by every table and figure, which
+metrics are "lower is better", which network each feature metric comes from,
+and the column that records a network's weights in per-image tables.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "METRICS",
+    "PIXEL_METRICS",
+    "IDENTIFICATION_METRICS",
+    "DISTANCE_METRICS",
+    "LOWER_IS_BETTER",
+    "NETWORK_OF_METRIC",
+    "NETWORKS",
+    "CONVENTIONS",
+    "WEIGHTS_PRETRAINED",
+    "WEIGHTS_RANDOM_CONFIGURED",
+    "WEIGHTS_RANDOM_MISSING",
+    "WEIGHTS_COLUMN_PREFIX",
+    "weights_column",
+    "check_convention",
+]
+
+PIXEL_METRICS = ("PixCorr", "SSIM")
+IDENTIFICATION_METRICS = ("AlexNet(2)", "AlexNet(5)", "Inception", "CLIP")
+DISTANCE_METRICS = ("EffNet-B", "SwAV")
+METRICS = [*PIXEL_METRICS, *IDENTIFICATION_METRICS, *DISTANCE_METRICS]
+LOWER_IS_BETTER = frozenset(DISTANCE_METRICS)
+
+NETWORK_OF_METRIC = {
+    "AlexNet(2)": "AlexNet",
+    "AlexNet(5)": "AlexNet",
+    "Inception": "Inception",
+    "CLIP": "CLIP",
+    "EffNet-B": "EffNet-B",
+    "SwAV": "SwAV",
+}
+NETWORKS = ("AlexNet", "Inception", "CLIP", "EffNet-B", "SwAV")
+
+CONVENTIONS = ("brain_diffuser", "mindeye")
+
+WEIGHTS_PRETRAINED = "pretrained"
+WEIGHTS_RANDOM_CONFIGURED = "random (configured)"
+WEIGHTS_RANDOM_MISSING = "random (no weights found)"
+
+WEIGHTS_COLUMN_PREFIX = "weights:"
+
+
+def weights_column(network: str) -> str:
+    """Column name holding the weights label of ``network``, e.g. ``"weights:AlexNet"``."""
+    return f"{WEIGHTS_COLUMN_PREFIX}{network}"
+
+
+def check_convention(convention: str) -> None:
+    """Raise ``ValueError`` unless ``convention`` is one of :data:`CONVENTIONS`."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown evaluation convention {convention!r}; expected one of {list(CONVENTIONS)}")

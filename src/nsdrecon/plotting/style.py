@@ -1,0 +1,95 @@
+"""One figure style for the paper: sizes, fonts, colours, titles, atomic saving.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no
+global backend or rcParams change); every plotting function draws and saves
+inside :func:`paper_style`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import textwrap
+from collections.abc import Iterator, Sequence
+
+import matplotlib
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from nsdrecon.atomic import atomic_path
+
+__all__ = [
+    "FULL_WIDTH_IN",
+    "STREAM_COLOURS",
+    "OVERLAP_COLOUR",
+    "REFERENCE_COLOUR",
+    "WARNING_COLOUR",
+    "paper_style",
+    "new_figure",
+    "method_colours",
+    "wrap_label",
+    "set_title",
+    "save_figure",
+]
+
+FULL_WIDTH_IN = 7.0  # a two-column paper's text width, inches
+PNG_DPI = 200
+
+STREAM_COLOURS = {"structural": "#0072B2", "semantic": "#D55E00"}  # Okabe-Ito blue / vermillion
+OVERLAP_COLOUR = "#CC79A7"
+REFERENCE_COLOUR = "#4D4D4D"
+WARNING_COLOUR = "#B2182B"
+
+PAPER_RC = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "figure.titlesize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.6,
+    "pdf.fonttype": 42,  # editable text in the PDF
+    "ps.fonttype": 42,
+    "figure.facecolor": "white",
+}
+
+
+@contextlib.contextmanager
+def paper_style() -> Iterator[None]:
+    """Context in which figures are drawn and saved with the paper rcParams."""
+    with matplotlib.rc_context(PAPER_RC):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A constrained-layout figure of ``width`` x ``height`` inches."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def method_colours(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    """A colour-blind-safe colour per method, stable for a given method order."""
+    palette = sns.color_palette("colorblind", n_colors=max(len(methods), 1))
+    return dict(zip(methods, palette))
+
+
+def wrap_label(text: str, width: int = 14) -> str:
+    """Wrap a label at spaces and after underscores so it fits a narrow column."""
+    lines = textwrap.wrap(text.replace("_", "_ "), width=width, break_long_words=False)
+    return "\n".join(line.replace("_ ", "_") for line in lines)
+
+
+def set_title(fig: Figure, title: str, title_note: str = "") -> None:
+    """Figure title, with ``title_note`` (e.g. "random-weight tiny models: images are noise") below it."""
+    fig.suptitle(f"{title}\n{title_note}" if title_note else title)
+
+
+def save_figure(fig: Figure, out_png: str | os.PathLike, out_pdf: str | os.PathLike) -> None:
+    """Save ``fig`` as PNG and PDF, each written atomically."""
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=PNG_DPI)
+    with atomic_path(out_pdf) as tmp:
+        fig.savefig(tmp, format="pdf")

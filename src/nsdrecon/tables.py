@@ -1,0 +1,222 @@
+"""Metric tables: per-subject means, the 4-subject style "mean" row, and the published reference rows.
+
+``summarize`` turns the per-image metric tables of all subjects and methods
+into one row per (subject, method) plus a ``"mean"`` row per method (mean of
+the subject means, as the papers report). ``write_tables`` writes it as TSV
+(full precision, machine-readable), Markdown and LaTeX (paper formatting:
+identification accuracies in percent, the rest to three decimals, arrows for
+the direction of "better", notes on feature networks without pretrained weights).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pandas as pd
+
+from nsdrecon.atomic import atomic_path, write_text
+from nsdrecon.metrics.names import (
+    IDENTIFICATION_METRICS,
+    LOWER_IS_BETTER,
+    METRICS,
+    WEIGHTS_COLUMN_PREFIX,
+    WEIGHTS_PRETRAINED,
+)
+
+__all__ = ["REFERENCE_RESULTS", "MEAN_SUBJECT", "summarize", "format_table", "write_tables"]
+
+logger = logging.getLogger(__name__)
+
+MEAN_SUBJECT = "mean"
+_SOURCE_OURS = "this run"
+_SOURCE_PUBLISHED = "published"
+
+# Published results (methods.md "Reference results"), identification metrics as fractions.
+# REFERENCE_RESULTS columns: method, scope ("subject 1" / "mean of 4 subjects"), n_images (test images),
+# status ("V" verified in the paper or its code, "S" secondary source), the 8 metrics in METRICS order,
+# ablation (True for Brain-Diffuser's ablation rows).
+_REFERENCE_ROWS = [
+    ("Brain-Diffuser", "mean of 4 subjects", 982, "V", 0.254, 0.356, 0.942, 0.962, 0.872, 0.915, 0.775, 0.423),
+    ("Brain-Diffuser", "subject 1", 982, "V", 0.305, 0.367, 0.967, 0.974, 0.878, 0.925, 0.768, 0.415),
+    ("MindEye1", "subject 1", 982, "V", 0.392, 0.347, 0.974, 0.987, 0.945, 0.943, 0.635, 0.358),
+    ("MindEye2 (40 sessions)", "subject 1", 1000, "V", 0.374, 0.439, 0.979, 0.991, 0.960, 0.937, 0.607, 0.336),
+    ("MindEye2 (40 sessions)", "mean of 4 subjects", 1000, "S", 0.322, 0.431, 0.961, 0.986, 0.954, 0.930, 0.619, 0.344),
+    ("Brain-Diffuser, only VAE path", "subject 1", 982, "V", 0.358, 0.437, 0.977, 0.976, 0.770, 0.711, 0.906, 0.581),
+    ("Brain-Diffuser, without VAE path", "subject 1", 982, "V", 0.143, 0.302, 0.856, 0.930, 0.873, 0.926, 0.775, 0.414),
+]
+REFERENCE_RESULTS = pd.DataFrame(_REFERENCE_ROWS, columns=["method", "scope", "n_images", "status", *METRICS])
+REFERENCE_RESULTS["ablation"] = REFERENCE_RESULTS["method"].str.contains(", ")
+
+
+def _weights_columns(frame: pd.DataFrame) -> list[str]:
+    return [column for column in frame.columns if str(column).startswith(WEIGHTS_COLUMN_PREFIX)]
+
+
+def _join_labels(labels: pd.Series) -> str:
+    return " | ".join(dict.fromkeys(labels.dropna().astype(str)))
+
+
+def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean metrics per subject and method, plus a ``"mean"`` subject row per method.
+
+    Parameters
+    ----------
+    per_image : DataFrame with one row per (subject, method, image) and columns
+        ``subject``, ``method``, the 8 :data:`METRICS` and optionally
+        ``"weights:<network>"`` label columns (as :func:`evaluate_reconstructions` writes).
+
+    Returns
+    -------
+    DataFrame with columns subject, method, n_images, the 8 metrics, the weights
+    columns; rows ordered by method (first appearance), then subject (sorted),
+    then the ``"mean"`` row (mean of the subject means; n_images = mean images per subject). NaN
+    metric values (constant images) are left out of the means, with a warning.
+    """
+    missing = [column for column in ["subject", "method", *METRICS] if column not in per_image.columns]
+    if missing:
+        raise ValueError(f"per-image table lacks columns {missing}; found {list(per_image.columns)}")
+    n_nan = per_image[METRICS].isna().sum()
+    if n_nan.any():
+        logger.warning("NaN metric values left out of the means: %s", n_nan[n_nan > 0].to_dict())
+    labels = _weights_columns(per_image)
+    methods = list(dict.fromkeys(per_image["method"]))
+    grouped = per_image.groupby(["method", "subject"], sort=False)
+    subjects = grouped[METRICS].mean()
+    subjects.insert(0, "n_images", grouped.size())
+    for column in labels:
+        subjects[column] = grouped[column].agg(_join_labels)
+    subjects = subjects.reset_index()
+
+    blocks = []
+    for method in methods:
+        rows = subjects[subjects["method"] == method].sort_values("subject")
+        mean_row = {"method": method, "subject": MEAN_SUBJECT, "n_images": round(rows["n_images"].mean())}
+        mean_row.update(rows[METRICS].mean())
+        mean_row.update({column: _join_labels(rows[column]) for column in labels})
+        blocks += [rows, pd.DataFrame([mean_row])]
+    summary = pd.concat(blocks, ignore_index=True)
+    return summary[["subject", "method", "n_images", *METRICS, *labels]]
+
+
+def _combined(summary: pd.DataFrame, include_reference: bool) -> pd.DataFrame:
+    """Our rows (source "this run") followed by the published main rows (source "published")."""
+    ours = summary.assign(source=_SOURCE_OURS)
+    if not include_reference:
+        return ours[["source", *summary.columns]]
+    published = REFERENCE_RESULTS[~REFERENCE_RESULTS["ablation"]].rename(columns={"scope": "subject"})
+    published = published.assign(source=_SOURCE_PUBLISHED)[["source", "subject", "method", "n_images", *METRICS]]
+    return pd.concat([ours, published], ignore_index=True)[["source", *summary.columns]]
+
+
+def _format_value(metric: str, value: float) -> str:
+    if pd.isna(value):
+        return "n/a"
+    return f"{100 * value:.1f}%" if metric in IDENTIFICATION_METRICS else f"{value:.3f}"
+
+
+def _header(metric: str, up: str, down: str) -> str:
+    return f"{metric} {down if metric in LOWER_IS_BETTER else up}"
+
+
+def format_table(combined: pd.DataFrame, up: str = "↑", down: str = "↓") -> pd.DataFrame:
+    """Strings for a paper table: source, method, subject, N and the 8 metrics with direction arrows.
+
+    Parameters
+    ----------
+    combined : rows with columns source, method, subject, n_images and :data:`METRICS`
+    up, down : arrow text appended to metric headers (e.g. ``"$\\uparrow$"`` for LaTeX)
+    """
+    table = pd.DataFrame(
+        {
+            "source": combined["source"],
+            "method": combined["method"],
+            "subject": combined["subject"],
+            "N": combined["n_images"].map(lambda n: f"{int(n)}"),
+        }
+    )
+    for metric in METRICS:
+        table[_header(metric, up, down)] = [_format_value(metric, value) for value in combined[metric]]
+    return table.reset_index(drop=True)
+
+
+def _notes(summary: pd.DataFrame, include_reference: bool) -> list[str]:
+    notes = [
+        "AlexNet(2), AlexNet(5), Inception, CLIP: two-way identification accuracy (chance 50%), higher is better; "
+        "EffNet-B, SwAV: correlation distance, lower is better; PixCorr, SSIM: higher is better.",
+    ]
+    not_pretrained = {}
+    for column in _weights_columns(summary):
+        labels = set(" | ".join(summary[column].dropna().astype(str)).split(" | ")) - {WEIGHTS_PRETRAINED}
+        if labels:
+            not_pretrained[column.removeprefix(WEIGHTS_COLUMN_PREFIX)] = ", ".join(sorted(labels))
+    if not_pretrained:
+        listed = "; ".join(f"{network}: {label}" for network, label in not_pretrained.items())
+        notes.append(
+            f"Feature networks WITHOUT pretrained weights ({listed}): "
+            "their metrics are not comparable with published values."
+        )
+    if include_reference:
+        notes.append(
+            "Published rows from methods.md (Brain-Diffuser, MindEye1, MindEye2): 982 test images "
+            "(1000 for MindEye2), NSD subjects 1, 2, 5, 7."
+        )
+    return notes
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    def row(cells) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [row(table.columns), row(["---"] * len(table.columns))]
+    lines += [row(values) for values in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _latex_escape(text: str) -> str:
+    for char in "\\&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def write_tables(
+    summary: pd.DataFrame,
+    out_tsv: str | os.PathLike,
+    out_md: str | os.PathLike,
+    out_tex: str | os.PathLike,
+    include_reference: bool = True,
+) -> None:
+    """Write the summary as TSV, Markdown and LaTeX (each atomically).
+
+    Parameters
+    ----------
+    summary : output of :func:`summarize`
+    out_tsv : tab-separated, full precision, a ``source`` column ("this run" /
+        "published"); published rows use ``subject`` for their scope
+    out_md : Markdown table plus notes
+    out_tex : LaTeX ``table`` (booktabs rules) with the notes as caption
+    include_reference : append the published main rows of :data:`REFERENCE_RESULTS`
+    """
+    combined = _combined(summary, include_reference)
+    with atomic_path(out_tsv) as tmp:
+        combined.to_csv(tmp, sep="\t", index=False)
+    notes = _notes(summary, include_reference)
+
+    markdown = _markdown(format_table(combined)) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    write_text(out_md, markdown)
+
+    latex_table = format_table(combined, up=r"$\uparrow$", down=r"$\downarrow$")
+    latex = (
+        latex_table.style.hide(axis="index")
+        .format(escape="latex")
+        .to_latex(
+            hrules=True,
+            column_format="lll" + "r" * (len(latex_table.columns) - 3),
+            position_float="centering",
+            caption=_latex_escape(" ".join(notes)),
+            label="tab:metrics",
+            environment="table*",
+        )
+    )
+    write_text(out_tex, latex)
+    logger.info("wrote %d table rows to %s, %s, %s", len(combined), out_tsv, out_md, out_tex)
