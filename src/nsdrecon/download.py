@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # small enough that a dropped connection loses little
 
 
 class DownloadError(RuntimeError):

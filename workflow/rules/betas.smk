@@ -23,5 +23,6 @@ rule betas:
     params:
         zscore=config["betas"]["zscore"],
         average_repeats=config["betas"]["average_repeats"],
+        trials_per_session=trials_per_session(),
     script:
         "../scripts/betas.py"

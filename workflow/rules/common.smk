@@ -38,6 +38,13 @@ def n_sessions_available():
     return config["betas"]["sessions"]
 
 
+def trials_per_session():
+    """NSD has 750 trials per session; the synthetic design may use another count."""
+    if config["source"] == "synthetic":
+        return config["synthetic"]["trials_per_session"]
+    return 750
+
+
 def beta_sessions(subject, fmt=None):
     """Beta files of the sessions the config selects, in the configured format."""
     b = config["betas"]

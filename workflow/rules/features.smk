@@ -28,5 +28,6 @@ rule stimulus_features:
         batch_size=config["features"]["batch_size"],
         subjects=SUBJECTS,
         sessions=config["betas"]["sessions"],
+        trials_per_session=trials_per_session(),
     script:
         "../scripts/stimulus_features.py"

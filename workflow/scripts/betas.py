@@ -15,5 +15,6 @@ ds = extract_stream_betas(
     masks,
     zscore=snakemake.params.zscore,
     average_repeats=snakemake.params.average_repeats,
+    trials_per_session=snakemake.params.trials_per_session,
 )
 save_betas(ds, snakemake.output[0])

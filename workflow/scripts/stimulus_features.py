@@ -13,6 +13,7 @@ run_stimulus_features(
     captions=list(inp.captions),
     subjects=p.subjects,
     sessions=p.sessions,
+    trials_per_session=p.trials_per_session,
     model=p.model,
     device=p.device,
     dtype=p.dtype,

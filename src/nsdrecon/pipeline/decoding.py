@@ -1,0 +1,103 @@
+"""Stage ``train_decoder``: ridge per target, then the ridge-initialised stream decoder.
+
+The ridge is fitted on the training part of a validation split (alpha by
+cross-validation), the decoder starts exactly at the ridge solution and is
+fine-tuned with early stopping on the held-out part, so it can only match or
+beat ridge there. Test-set predictions of both, and their scores, are written
+next to the decoder.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..atomic import write_text
+from ..betas import load_betas
+from ..decoders import (
+    SemanticExtractor,
+    StructuralGenerator,
+    decoding_scores,
+    save_decoder,
+    train_decoder,
+    validation_split,
+)
+from ..features import read_features
+from ..h5io import save_arrays
+from ..ridge import fit_ridge, resolve_device
+
+logger = logging.getLogger(__name__)
+
+# Which decoding targets each HAVIR stream predicts, and the decoder output name of each.
+STREAM_TARGETS = {"structural": ["vae_latent"], "semantic": ["clip_image", "clip_text"]}
+OUTPUT_NAME = {"vae_latent": "latent", "clip_image": "image", "clip_text": "text"}
+
+
+def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, device, outputs) -> None:
+    """Fit, fine-tune and score the ``stream`` decoder; write model, predictions, scores, history."""
+    if sorted(targets) != sorted(STREAM_TARGETS[stream]):
+        raise ValueError(f"the {stream} decoder predicts {STREAM_TARGETS[stream]}; config decoders.streams gives {targets}")
+    dev = resolve_device(device)
+    X, train_ids = load_betas(betas, stream, "train")
+    X_test, test_ids = load_betas(betas, stream, "test")
+    Y = read_features(features, targets, train_ids)
+    Y_test = read_features(features, targets, test_ids)
+    logger.info("%s: %d train / %d test images, %d voxels", stream, len(X), len(X_test), X.shape[1])
+
+    fit_idx, _ = validation_split(len(X), decoder["val_fraction"], decoder["seed"])
+    fits = {
+        t: fit_ridge(
+            X[fit_idx], Y[t][fit_idx].reshape(len(fit_idx), -1), ridge["alphas"],
+            cv=ridge["cv_folds"], alpha_per=ridge["alpha_per"], device=dev, seed=decoder["seed"],
+        )
+        for t in targets
+    }
+    kwargs = {k: decoder[k] for k in ("rank", "hidden", "n_blocks", "dropout", "seed")}
+    if stream == "structural":
+        model = StructuralGenerator.from_ridge(
+            fits["vae_latent"], Y["vae_latent"].shape[1:], device=dev, sobel_weight=decoder["sobel_weight"], **kwargs
+        )
+    else:
+        model = SemanticExtractor.from_ridge(
+            fits["clip_image"], fits["clip_text"], Y["clip_image"].shape[1:], Y["clip_text"].shape[1:],
+            device=dev, contrastive_weight=decoder["contrastive_weight"], **kwargs,
+        )
+    result = train_decoder(
+        model, X, {OUTPUT_NAME[t]: Y[t] for t in targets},
+        val_fraction=decoder["val_fraction"], epochs=decoder["epochs"], batch_size=decoder["batch_size"],
+        lr=decoder["lr"], weight_decay=decoder["weight_decay"], seed=decoder["seed"], device=dev,
+        log_path=outputs["history"],
+    )
+    predicted = predict(result.model, X_test, dev)
+    rows, arrays = [], {"nsd_id": test_ids}
+    for t in targets:
+        ridge_pred = fits[t].predict(X_test).reshape(Y_test[t].shape)
+        arrays[t] = predicted[OUTPUT_NAME[t]]
+        arrays[f"{t}_ridge"] = ridge_pred
+        for model_name, pred in (("ridge", ridge_pred), ("decoder", arrays[t])):
+            scores = decoding_scores(Y_test[t].reshape(len(test_ids), -1), pred.reshape(len(test_ids), -1))
+            rows.append({"stream": stream, "target": t, "model": model_name, **scores,
+                         "alpha": float(np.median(fits[t].alphas)), "n_voxels": X.shape[1]})
+    save_arrays(outputs["predictions"], arrays, {"stream": stream, "best_epoch": result.best_epoch})
+    save_decoder(result.model, outputs["model"], {
+        "stream": stream, "targets": targets,
+        "alphas": {t: float(np.median(f.alphas)) for t, f in fits.items()},
+    })
+    table = pd.DataFrame(rows)
+    write_text(outputs["scores"], table.to_csv(sep="\t", index=False))
+    logger.info("held-out scores:\n%s", table.to_string(index=False))
+
+
+@torch.inference_mode()
+def predict(model, X: np.ndarray, device, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Decoder outputs for ``X`` (n, voxels), as float32 arrays keyed by output name."""
+    model.eval()
+    chunks: dict[str, list] = {}
+    for start in range(0, len(X), batch_size):
+        out = model(torch.as_tensor(X[start : start + batch_size], device=device))
+        for name, value in out.items():
+            chunks.setdefault(name, []).append(value.float().cpu().numpy())
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}

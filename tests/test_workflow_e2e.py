@@ -1,0 +1,127 @@
+"""The real Snakefile on a small embedded default, through snakemake.api, in a temporary directory.
+
+Checks the outputs' contents (shapes, ranges, that pixel_ridge beats chance in
+the synthetic world), that figures are written, and that changing a config
+value reruns exactly the jobs downstream of it.
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+from PIL import Image
+from snakemake.api import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings, SnakemakeApi
+from snakemake.settings.enums import Quietness
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SMALL = {
+    "subjects": ["subj01", "subj02"],
+    "synthetic": {"n_images_per_subject": 400, "n_shared": 30, "trials_per_session": 300},
+    "decoders": {"epochs": 1, "hidden": 64, "rank": 64},
+    "reconstruct": {"num_inference_steps": 8, "methods": ["havir", "havir_no_text", "pixel_ridge"]},
+}
+
+
+def merged_config():
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for key, value in SMALL.items():
+        if isinstance(value, dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def write_config(workdir, cfg):
+    (workdir / "config").mkdir(exist_ok=True)
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("wf")
+    write_config(workdir, merged_config())
+    with SnakemakeApi(OutputSettings(quiet={Quietness.PROGRESS})) as api:
+        wf = api.workflow(
+            snakefile=ROOT / "Snakefile",
+            workdir=workdir,
+            resource_settings=ResourceSettings(cores=2),
+            config_settings=ConfigSettings(configfiles=[workdir / "config/config.yaml"]),
+        )
+        wf.dag(dag_settings=DAGSettings()).execute_workflow(executor="local")
+    return workdir
+
+
+def test_betas_and_features_have_nsd_shapes(run):
+    ds = xr.open_dataset(run / "results/subj01/betas.nc", engine="h5netcdf")
+    assert set(ds["split"].values) == {"train", "test"}
+    n_test = int((ds["split"] == "test").sum())
+    assert 20 <= n_test <= 30  # shared images seen within the sessions
+    assert ds["structural"].dtype == np.float32 and ds["structural"].shape[1] > 50
+    train = ds["structural"].values[ds["split"].values == "train"]
+    assert abs(train.mean()) < 0.2 and 0.2 < train.std() < 1.5  # z-scored, then repeats averaged
+    with h5py.File(run / "results/features/versatile_diffusion.h5") as f:
+        assert f["vae_latent"].shape[1:] == (4, 8, 8)
+        assert f["clip_image"].shape[1:] == (65, 32) and f["clip_text"].shape[1:] == (77, 32)
+        assert "transformers" in " ".join(f.attrs.keys())
+
+
+def test_decoders_beat_chance_on_held_out_images(run):
+    for stream in ("structural", "semantic"):
+        scores = pd.read_csv(run / f"results/subj01/decoders/{stream}_scores.tsv", sep="\t")
+        dec = scores[scores.model == "decoder"]
+        assert (dec.two_way_identification > 0.7).all(), scores
+        ridge = scores[scores.model == "ridge"].set_index("target").mse
+        assert (dec.set_index("target").mse <= ridge * 1.05).all()  # early stopping guards against worse
+
+
+def test_reconstructions_and_metrics(run):
+    with h5py.File(run / "results/subj02/havir/reconstructions.h5") as f:
+        images = f["images"][()]
+        assert images.dtype == np.uint8 and images.shape[1:] == (64, 64, 3)
+        assert images.std() > 1  # not a constant image
+    table = pd.read_csv(run / "results/tables/metrics.tsv", sep="\t")
+    ours = table[(table.source == "this run") & (table.method == "pixel_ridge")]
+    assert set(ours.subject) == {"subj01", "subj02", "mean"}
+    # In the synthetic world the pixel baseline must identify its images well above chance (50%).
+    assert (ours["PixCorr"] > 0.3).all() and (ours["AlexNet(2)"] > 0.65).all(), ours
+    assert ((table.method == "havir_no_text") & (table.subject == "mean")).sum() == 1
+    assert (table.source == "published").any()
+
+
+def test_figures_written(run):
+    for name in ["metrics", "reconstructions_subj01", "masks_subj02"]:
+        with Image.open(run / f"results/figures/{name}.png") as im:
+            assert im.size[0] > 400 and im.size[1] > 200
+        assert (run / f"results/figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def dry_run_jobs(workdir):
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile")],
+        cwd=workdir, capture_output=True, text=True, check=True,
+    ).stdout
+    return {m.group(1) for m in re.finditer(r"^rule (\w+):", out, re.M)}
+
+
+def test_config_change_reruns_exactly_downstream(run):
+    assert dry_run_jobs(run) == set()  # everything is up to date
+    cfg = merged_config()
+    cfg["ridge"]["alphas"] = [100.0, 1000.0]
+    write_config(run, cfg)
+    try:
+        jobs = dry_run_jobs(run)
+    finally:
+        write_config(run, merged_config())
+    assert "train_decoder" in jobs and "reconstruct_pixel_ridge" in jobs and "figure_metrics" in jobs
+    assert not jobs & {"generate_synthetic_nsd", "masks", "betas", "stimulus_features", "figure_masks"}

@@ -1,0 +1,60 @@
+"""The workflow's static checks: format, lint, schema validation, dry runs of both worlds."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, VENV_BIN
+
+
+def snakemake(*args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_snakefmt_clean():
+    r = subprocess.run([VENV_BIN / "snakefmt", "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_lint_clean():
+    r = snakemake("--lint")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_real_nsd_dag_builds_without_data():
+    r = snakemake("-n", "--cores", "1", "--configfile", "config/nsd.yaml")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    counts = {l.split()[0]: int(l.split()[1]) for l in out.splitlines() if len(l.split()) == 2 and l.split()[1].isdigit()}
+    assert counts["masks"] == 4 and counts["betas"] == 4
+    assert counts["train_decoder"] == 8  # 4 subjects x 2 streams
+    assert counts["reconstruct_havir"] == 16  # 4 subjects x HAVIR + 3 ablations
+    assert counts["evaluate"] == 20
+    # 37 sessions x 4 subjects of betas, plus ROI files, label tables, design, stimuli
+    assert counts["download_nsd"] > 37 * 4
+    assert "generate_synthetic_nsd" not in counts
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"betas": {"zscore": "per-run"}}, "per-run"),
+        ({"reconstruct": {"strenght": 0.5}}, "strenght"),
+        ({"subjects": ["subj09"]}, "subj09"),
+    ],
+)
+def test_bad_config_value_is_named(workdir, patch, message):
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    for section, values in patch.items():
+        if isinstance(values, dict):
+            cfg[section].update(values)
+        else:
+            cfg[section] = values
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+    r = snakemake("-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"), cwd=workdir)
+    assert r.returncode != 0
+    assert message in r.stderr + r.stdout
