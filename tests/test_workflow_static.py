@@ -58,3 +58,18 @@ def test_bad_config_value_is_named(workdir, patch, message):
     r = snakemake("-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"), cwd=workdir)
     assert r.returncode != 0
     assert message in r.stderr + r.stdout
+
+
+def test_rule_scripts_import_package_without_installation():
+    """Snakemake's script preamble appends the script's folder to sys.path; that alone must find nsdrecon."""
+    code = (
+        "import sys; sys.path.append(sys.argv[1]); import nsdrecon.layout as l; "
+        "print(l.__file__); print(l.betas('subj01', 1))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(ROOT / "workflow/scripts")], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    path, key = r.stdout.split()
+    assert "site-packages" not in path and path.startswith(str(ROOT / "workflow/scripts"))
+    assert key.endswith("betas_fithrf_GLMdenoise_RR/betas_session01.hdf5")

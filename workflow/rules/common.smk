@@ -72,6 +72,22 @@ def caption_files():
     return [nsd(layout.captions(split)) for split in ("train2017", "val2017")]
 
 
+def model_source(source):
+    """A relative model folder is looked up in the working directory, then in the repository."""
+    if Path(source).is_absolute() or Path(source).exists():
+        return source
+    in_repo = Path(workflow.basedir) / source
+    return str(in_repo) if in_repo.exists() else source
+
+
+def diffusion_model():
+    return {**config["models"]["diffusion"], "id": model_source(config["models"]["diffusion"]["id"])}
+
+
+def evaluate_settings():
+    return {**config["evaluate"], "clip_id": model_source(config["evaluate"]["clip_id"])}
+
+
 def use_gpu():
     """GPU rules ask the scheduler for a GPU unless the config pins the CPU."""
     return 0 if config["models"]["device"] == "cpu" else 1

@@ -20,7 +20,7 @@ rule evaluate:
         runtime=120,
         gpu=use_gpu(),
     params:
-        evaluate=config["evaluate"],
+        evaluate=evaluate_settings(),
         device=config["models"]["device"],
     script:
         "../scripts/evaluate.py"

@@ -22,7 +22,7 @@ rule stimulus_features:
         runtime=120,
         gpu=use_gpu(),
     params:
-        model=config["models"]["diffusion"],
+        model=diffusion_model(),
         device=config["models"]["device"],
         dtype=config["models"]["dtype"],
         batch_size=config["features"]["batch_size"],

@@ -21,7 +21,7 @@ rule reconstruct_havir:
         runtime=480,
         gpu=use_gpu(),
     params:
-        model=config["models"]["diffusion"],
+        model=diffusion_model(),
         device=config["models"]["device"],
         dtype=config["models"]["dtype"],
         settings=lambda wc: havir_settings(wc.havir_method),

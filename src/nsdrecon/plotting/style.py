@@ -84,7 +84,9 @@ def wrap_label(text: str, width: int = 14) -> str:
 
 def set_title(fig: Figure, title: str, title_note: str = "") -> None:
     """Figure title, with ``title_note`` (e.g. "random-weight tiny models: images are noise") below it."""
-    fig.suptitle(f"{title}\n{title_note}" if title_note else title)
+    # Wrap to the figure's width (about 15 characters per inch at the title font size) so nothing is clipped.
+    width = max(20, int(fig.get_figwidth() * 15))
+    fig.suptitle("\n".join(textwrap.wrap(title, width) + textwrap.wrap(title_note, width)))
 
 
 def save_figure(fig: Figure, out_png: str | os.PathLike, out_pdf: str | os.PathLike) -> None:
