@@ -125,3 +125,12 @@ def test_config_change_reruns_exactly_downstream(run):
         write_config(run, merged_config())
     assert "train_decoder" in jobs and "reconstruct_pixel_ridge" in jobs and "figure_metrics" in jobs
     assert not jobs & {"generate_synthetic_nsd", "masks", "betas", "stimulus_features", "figure_masks"}
+
+
+def test_report_bundles_the_figures(run):
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--report", "report.html", "--snakefile", str(ROOT / "Snakefile")],
+        cwd=run, capture_output=True, text=True, check=True,
+    )
+    html = (run / "report.html").read_text(errors="replace")
+    assert "reconstructions_subj01.png" in html and "masks_subj02.png" in html

@@ -81,11 +81,17 @@ def model_source(source):
 
 
 def diffusion_model():
-    return {**config["models"]["diffusion"], "id": model_source(config["models"]["diffusion"]["id"])}
+    return {
+        **config["models"]["diffusion"],
+        "id": model_source(config["models"]["diffusion"]["id"]),
+    }
 
 
 def evaluate_settings():
-    return {**config["evaluate"], "clip_id": model_source(config["evaluate"]["clip_id"])}
+    return {
+        **config["evaluate"],
+        "clip_id": model_source(config["evaluate"]["clip_id"]),
+    }
 
 
 def use_gpu():
