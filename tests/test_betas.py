@@ -1,11 +1,14 @@
 """Stream betas: split, repeat averaging, z-scoring and voxel order against hand computations."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
+import scipy.io
 import yaml
 
 from nsdrecon import layout
-from nsdrecon.betas import extract_stream_betas, load_betas, save_betas
+from nsdrecon.betas import extract_stream_betas, image_rows, load_betas, save_betas
 from nsdrecon.masks import stream_masks
 from nsdrecon.nsd import (
     read_captions,
@@ -16,7 +19,7 @@ from nsdrecon.nsd import (
     read_stimuli,
     trial_table,
 )
-from nsdrecon.synthetic import ROI_LABELS, write_synthetic_nsd
+from nsdrecon.synthetic import ROI_LABELS, make_expdesign, save_expdesign, write_synthetic_nsd
 from tests.conftest import ROOT
 from tests.nsd_testfiles import nsd_affine, write_betas_pair, write_expdesign
 
@@ -61,11 +64,13 @@ def trial_matrix(sessions, mask, zscore):
     blocks = [betas[mask].T.astype(np.float64) / 300 for betas in sessions]
     if zscore == "session":
         blocks = [(b - b.mean(0)) / b.std(0) for b in blocks]
-    trials = np.concatenate(blocks)
-    if zscore == "train":
-        train = np.array([nsd not in SHARED_NSD for nsd in TRIAL_NSD])
-        trials = (trials - trials[train].mean(0)) / trials[train].std(0)
-    return trials
+    return np.concatenate(blocks)
+
+
+def train_standardized(rows, is_train):
+    """Brain-Diffuser's z-scoring: mean and std (ddof=1) of the train rows, applied to every row."""
+    train = rows[is_train]
+    return (rows - train.mean(0)) / train.std(0, ddof=1)
 
 
 def averaged(trials):
@@ -115,27 +120,46 @@ def test_hdf5_and_nifti_sessions_give_identical_datasets(data):
     assert from_hdf5.identical(from_nifti)
 
 
-def test_session_zscore_gives_unit_statistics_per_session(data):
+# Single-trial train rows: one per train trial, in trial order; test images keep one averaged row each,
+# placed at their first appearance (nsd 10 first at trial 1, nsd 6 at trial 5).
+SINGLE_ROWS_NSD = [29, 10, 30, 29, 32, 6, 31, 30, 32, 29]
+SINGLE_ROWS_TRIAL = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10]
+
+
+def test_single_train_trials_with_session_zscore(data):
     ds = extract_stream_betas(
-        data["hdf5"],
+        data["hdf5"], data["design"], "subj02", data["masks"], train_trials="single", trials_per_session=TPS
+    )
+    assert ds["nsd_id"].values.tolist() == SINGLE_ROWS_NSD
+    assert ds["trial"].values.tolist() == SINGLE_ROWS_TRIAL
+    assert ds["n_repeats"].values.tolist() == [1, 3, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert ds.attrs["train_trials"] == "single"
+    per_trial = trial_matrix(data["sessions"], data["masks"]["semantic"], "session")
+    is_test = ds["split"].values == "test"
+    np.testing.assert_allclose(
+        ds["semantic"].values[~is_test], per_trial[np.array(SINGLE_ROWS_TRIAL)[~is_test]], rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(ds["semantic"].values[1], per_trial[[1, 6, 11]].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ds["semantic"].values[5], per_trial[5], rtol=1e-5, atol=1e-6)
+
+
+def test_single_train_trials_with_train_zscore(data):
+    ds = extract_stream_betas(
+        data["nifti"],
         data["design"],
         "subj02",
         data["masks"],
-        zscore="session",
-        average_repeats=False,
+        zscore="train",
+        train_trials="single",
         trials_per_session=TPS,
     )
-    assert ds["nsd_id"].values.tolist() == TRIAL_NSD
-    assert ds["trial"].values.tolist() == list(range(12)) and set(ds["n_repeats"].values) == {1}
-    values = ds["semantic"].values.reshape(N_SESSIONS, TPS, -1)
-    np.testing.assert_allclose(values.mean(axis=1), 0, atol=1e-6)
-    np.testing.assert_allclose(values.std(axis=1), 1, rtol=1e-5)
-    np.testing.assert_allclose(
-        ds["semantic"].values,
-        trial_matrix(data["sessions"], data["masks"]["semantic"], "session"),
-        rtol=1e-5,
-        atol=1e-6,
-    )
+    raw = trial_matrix(data["sessions"], data["masks"]["structural"], "none")
+    rows = raw[SINGLE_ROWS_TRIAL]
+    rows[1], rows[5] = raw[[1, 6, 11]].mean(0), raw[5]
+    is_train = np.array([nsd not in SHARED_NSD for nsd in SINGLE_ROWS_NSD])
+    np.testing.assert_allclose(ds["structural"].values, train_standardized(rows, is_train), rtol=1e-5, atol=1e-5)
+    train = ds["structural"].values[is_train]
+    np.testing.assert_allclose(train.std(0, ddof=1), 1, rtol=1e-5)
 
 
 def test_session_zscore_then_average(data):
@@ -144,15 +168,16 @@ def test_session_zscore_then_average(data):
     np.testing.assert_allclose(ds["structural"].values, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_train_zscore_uses_train_trials_of_all_sessions(data):
-    kwargs = dict(design=data["design"], subject="subj02", masks=data["masks"], zscore="train", trials_per_session=TPS)
-    per_trial = extract_stream_betas(data["hdf5"], average_repeats=False, **kwargs)
-    train = per_trial["structural"].values[per_trial["split"].values == "train"]
+def test_train_zscore_uses_the_train_rows_statistics(data):
+    ds = extract_stream_betas(
+        data["hdf5"], data["design"], "subj02", data["masks"], zscore="train", trials_per_session=TPS
+    )
+    order, raw_means = averaged(trial_matrix(data["sessions"], data["masks"]["structural"], "none"))
+    is_train = np.array([nsd not in SHARED_NSD for nsd in order])
+    np.testing.assert_allclose(ds["structural"].values, train_standardized(raw_means, is_train), rtol=1e-5, atol=1e-5)
+    train = ds["structural"].values[ds["split"].values == "train"]
     np.testing.assert_allclose(train.mean(0), 0, atol=1e-6)
-    np.testing.assert_allclose(train.std(0), 1, rtol=1e-5)
-    per_image = extract_stream_betas(data["hdf5"], **kwargs)
-    _, expected = averaged(trial_matrix(data["sessions"], data["masks"]["structural"], "train"))
-    np.testing.assert_allclose(per_image["structural"].values, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(train.std(0, ddof=1), 1, rtol=1e-5)
 
 
 def test_save_and_load_round_trip(data, tmp_path):
@@ -196,6 +221,10 @@ def test_sessions_out_of_order_and_bad_options_are_rejected(data):
         extract_stream_betas(
             data["hdf5"], data["design"], "subj02", data["masks"], zscore="run", trials_per_session=TPS
         )
+    with pytest.raises(ValueError, match=r"train_trials must be one of \('averaged', 'single'\), got 'mean'"):
+        extract_stream_betas(
+            data["hdf5"], data["design"], "subj02", data["masks"], train_trials="mean", trials_per_session=TPS
+        )
 
 
 def test_synthetic_dataset_end_to_end(tmp_path):
@@ -236,3 +265,61 @@ def test_synthetic_dataset_end_to_end(tmp_path):
     annotations = (tmp_path / layout.captions("train2017")).parent
     captions = read_captions(annotations, stim_info, test_ids)
     assert len(captions) == len(test_ids) and all(captions)
+
+
+@pytest.fixture(scope="module")
+def nsd_size_design(tmp_path_factory):
+    """A generated ``nsd_expdesign.mat`` with NSD's sizes: 8 subjects x 10,000 images x 3 = 40 sessions x 750."""
+    path = tmp_path_factory.mktemp("design") / "nsd_expdesign.mat"
+    save_expdesign(path, make_expdesign(np.random.default_rng(3), 10000, 1000, 750, 8))
+    return path
+
+
+@pytest.mark.parametrize("train_trials", ["averaged", "single"])
+@pytest.mark.parametrize("subject", [1, 5])
+@pytest.mark.parametrize("n_sessions", [1, 20, 37, 40])
+def test_nsd_size_split_is_the_shared_images_seen_within_the_sessions(
+    nsd_size_design, n_sessions, subject, train_trials
+):
+    # Independent expectation from the raw arrays, following nsd.md section 3: masterordering[t] is a
+    # 1-based index into the subject's 10k list, subjectim holds 1-based 73k ids, sharedix the 1-based
+    # 73k ids of the shared images; a trial is a test trial when its image is one of sharedix.
+    raw = scipy.io.loadmat(nsd_size_design)
+    masterordering, subjectim = raw["masterordering"][0], raw["subjectim"]
+    shared_73k = set(raw["sharedix"][0].tolist())
+    test_trials_of = Counter()
+    train_trials_of = Counter()
+    for t in range(n_sessions * 750):
+        id_73k = int(subjectim[subject - 1, int(masterordering[t]) - 1])
+        if id_73k in shared_73k:
+            test_trials_of[id_73k - 1] += 1
+        else:
+            train_trials_of[id_73k - 1] += 1
+
+    trials = trial_table(read_expdesign(nsd_size_design), subject, n_sessions)
+    rows, row_of_trial = image_rows(trials, train_trials)
+    test, train = rows[rows["split"] == "test"], rows[rows["split"] == "train"]
+    assert dict(zip(test["nsd_id"], test["n_repeats"])) == test_trials_of
+    assert len(test) == len(test_trials_of)  # one row per test image
+    assert set(train["nsd_id"]) == set(train_trials_of)
+    if train_trials == "averaged":
+        assert dict(zip(train["nsd_id"], train["n_repeats"])) == train_trials_of and len(train) == len(train_trials_of)
+    else:
+        assert len(train) == sum(train_trials_of.values()) and set(train["n_repeats"]) == {1}
+    # every trial adds to a row showing its own image
+    np.testing.assert_array_equal(rows["nsd_id"].to_numpy()[row_of_trial], trials["nsd_id"].to_numpy())
+    if n_sessions == 40:  # the whole design: all 1000 shared images, each seen 3 times
+        assert len(test) == 1000 and set(test["n_repeats"]) == {3}
+    else:
+        assert 0 < len(test) < 1000
+
+
+def test_nsd_size_test_images_are_common_to_subjects_and_train_images_are_not(nsd_size_design):
+    design = read_expdesign(nsd_size_design)
+    splits = {}
+    for subject in (1, 2, 5, 7):
+        rows, _ = image_rows(trial_table(design, subject, 37))
+        splits[subject] = {split: set(rows.loc[rows["split"] == split, "nsd_id"]) for split in ("train", "test")}
+    assert all(splits[s]["test"] == splits[1]["test"] for s in (2, 5, 7))
+    assert not splits[1]["train"] & splits[2]["train"]
+    assert not splits[1]["train"] & splits[1]["test"]

@@ -1,6 +1,9 @@
 """One beta session from HDF5 (T, Z, Y, X) and NIfTI (X, Y, Z, T): same values, same voxel order."""
 
+import re
+
 import h5py
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -86,3 +89,53 @@ def test_missing_dataset_and_unknown_extension(tmp_path):
         read_betas_session(path)
     with pytest.raises(ValueError, match=r"must be \.hdf5/\.h5 or \.nii\.gz/\.nii"):
         read_betas_session(tmp_path / "betas_session01.mat")
+
+
+def test_nifti_float_and_scaled_betas_are_rejected_from_the_header(tmp_path):
+    floats = write_nifti(tmp_path / "betas_session01.nii.gz", np.zeros((*SHAPE, N_TRIALS), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"betas_session01\.nii\.gz: betas must be int16 .* found float32"):
+        read_betas_session(floats)
+    # float data stored as int16 makes nibabel write scl_slope != 1: the array read would not be PSC x 300
+    scaled = tmp_path / "betas_session02.nii.gz"
+    img = nib.Nifti1Image(np.linspace(-0.5, 0.5, np.prod(SHAPE) * N_TRIALS).reshape(*SHAPE, N_TRIALS), np.eye(4))
+    img.set_data_dtype(np.int16)
+    nib.save(img, scaled)
+    with pytest.raises(ValueError, match=r"betas_session02\.nii\.gz: betas carry scl_slope=.*unscaled int16"):
+        read_betas_session(scaled)
+
+
+def test_hdf5_betas_of_wrong_rank_are_rejected(tmp_path):
+    path = tmp_path / "betas_session01.hdf5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("betas", data=np.zeros((6, 60), dtype=np.int16))
+    with pytest.raises(
+        ValueError, match=r"betas_session01\.hdf5: '/betas' must be 4-D \(T, Z, Y, X\), found shape \(6, 60\)"
+    ):
+        read_betas_session(path)
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "nifti"])
+def test_empty_or_non_boolean_mask_is_rejected(session, fmt):
+    _, hdf5, nifti, mask = session
+    path = hdf5 if fmt == "hdf5" else nifti
+    with pytest.raises(ValueError, match=rf"mask for .*{path.name} selects no voxels"):
+        read_betas_session(path, np.zeros(SHAPE, dtype=bool))
+    with pytest.raises(ValueError, match=r"must be a 3-D bool array \(X, Y, Z\), got uint8 \(3, 4, 5\)"):
+        read_betas_session(path, mask.astype(np.uint8))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"betas file not found: .*betas_session07\.hdf5"):
+        read_betas_session(tmp_path / "betas_session07.hdf5")
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_truncated_nifti_is_named_with_the_trial_it_ends_in(tmp_path, suffix):
+    betas = np.random.default_rng(5).integers(-3000, 3000, (*SHAPE, 300), dtype=np.int16)
+    path = write_nifti(tmp_path / f"betas_session01{suffix}", betas)
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) * 2 // 3])  # cuts the data, keeps the header
+    with pytest.raises(
+        ValueError, match=rf"betas_session01{re.escape(suffix)}: corrupt or truncated at trial \d+ of 300"
+    ):
+        read_betas_session(path)

@@ -70,3 +70,38 @@ def test_missing_key_is_named(tmp_path):
     scipy.io.savemat(path, {"masterordering": np.ones((1, 3))})
     with pytest.raises(ValueError, match=r"missing \['subjectim', 'sharedix'\]"):
         read_expdesign(path)
+
+
+def test_index_beyond_the_subject_list_is_rejected(tmp_path):
+    masterordering = list(MASTERORDERING)
+    masterordering[4] = 7  # subjects have 6 images
+    path = write_expdesign(tmp_path / "d.mat", masterordering, SUBJECTIM, SHAREDIX)
+    with pytest.raises(ValueError, match=r"d\.mat: 'masterordering' must hold 1-based indices 1..6, found 1..7"):
+        read_expdesign(path)
+
+
+def test_fractional_indices_and_matrix_vectors_are_rejected(tmp_path):
+    path = write_expdesign(tmp_path / "frac.mat", np.array(MASTERORDERING) + 0.5, SUBJECTIM, SHAREDIX)
+    with pytest.raises(ValueError, match=r"frac\.mat: 'masterordering' must hold whole numbers"):
+        read_expdesign(path)
+    path = tmp_path / "matrix.mat"
+    scipy.io.savemat(
+        path,
+        {
+            "masterordering": np.array(MASTERORDERING, dtype=float).reshape(4, 4),
+            "subjectim": np.array(SUBJECTIM, dtype=float),
+            "sharedix": np.array(SHAREDIX, dtype=float)[None, :],
+        },
+    )
+    with pytest.raises(
+        ValueError, match=r"matrix\.mat: 'masterordering' must be a vector \(1, n\), found shape \(4, 4\)"
+    ):
+        read_expdesign(path)
+
+
+def test_zero_based_subjectim_and_missing_file_are_reported(tmp_path):
+    path = write_expdesign(tmp_path / "d.mat", MASTERORDERING, np.array(SUBJECTIM) - 7, np.array(SHAREDIX) - 7)
+    with pytest.raises(ValueError, match=r"'subjectim' must hold 1-based indices >= 1, found 0..26"):
+        read_expdesign(path)
+    with pytest.raises(FileNotFoundError, match=r"experiment design not found: .*absent\.mat"):
+        read_expdesign(tmp_path / "absent.mat")

@@ -68,3 +68,21 @@ def test_unknown_label_name_lists_allowed_names(tmp_path):
     roi = read_roi(write_nifti(tmp_path / "r.nii.gz", data), write_ctab(tmp_path / "r.ctab", VISUAL))
     with pytest.raises(ValueError, match=r"unknown label\(s\) \['V5'\]; allowed: \['V1v', 'V1d'"):
         roi.mask(["V1v", "V5"])
+
+
+def test_roi_volume_must_be_3d_but_a_singleton_fourth_axis_is_dropped(tmp_path):
+    data = roi_volume(np.random.default_rng(4))
+    roi = read_roi(write_nifti(tmp_path / "single.nii.gz", data[..., None]))
+    np.testing.assert_array_equal(roi.data, data.astype(np.int16))
+    path = write_nifti(tmp_path / "two.nii.gz", np.stack([data, data], axis=3))
+    with pytest.raises(
+        ValueError, match=r"two\.nii\.gz: ROI volume must be 3-D \(X, Y, Z\), found shape \(5, 6, 4, 2\)"
+    ):
+        read_roi(path)
+
+
+def test_empty_ctab_is_rejected(tmp_path):
+    path = tmp_path / "empty.mgz.ctab"
+    path.write_text("# no labels\n\n")
+    with pytest.raises(ValueError, match=r"empty\.mgz\.ctab: no labels found"):
+        read_ctab(path)

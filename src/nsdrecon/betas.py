@@ -1,15 +1,19 @@
-"""Stream betas: (image x voxel) matrices per stream with their train/test split.
+"""Stream betas: (row x voxel) matrices per stream with their train/test split.
 
 For each session, the voxels of all streams are read together (one read of the
 union mask) and split into streams afterwards; only one session is in memory at
-a time. Betas are divided by ``scale`` (NSD stores PSC x 300), optionally
-z-scored per voxel, and either averaged over each image's repeats within the
-selected sessions (one row per image, Brain-Diffuser) or kept per trial.
+a time. Betas are divided by ``scale`` (NSD stores PSC x 300) and optionally
+z-scored per voxel (within each session, or with the statistics of the train
+rows, as Brain-Diffuser does).
 
-Split: test = shared images (10k index <= ``len(sharedix)``) seen within the
-selected sessions, train = every other image seen. Rows follow the order of
-first appearance in ``masterordering``, so each split on its own is in
-Brain-Diffuser's order.
+Split (``nsd.md`` section 3b): test = the shared images (10k index <=
+``len(sharedix)``) seen within the selected sessions, one row per image
+averaged over its repeats there; train = the subject's other images seen
+there, one row per image (``train_trials="averaged"``: Brain-Diffuser,
+MindEye1's test protocol) or one row per trial (``"single"``: MindEye). With 37
+NSD sessions the test set has 982 images, with 40 sessions 1000. Rows follow
+the order of first appearance in ``masterordering``, so each split on its own
+is in Brain-Diffuser's order.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from nsdrecon.nsd import ExpDesign, read_betas_session, trial_table
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["extract_stream_betas", "save_betas", "load_betas", "ZSCORE_MODES", "SPLITS"]
+__all__ = ["extract_stream_betas", "image_rows", "save_betas", "load_betas", "ZSCORE_MODES", "TRAIN_TRIALS", "SPLITS"]
 
 ZSCORE_MODES = ("session", "train", "none")
+TRAIN_TRIALS = ("averaged", "single")
 SPLITS = ("train", "test")
+_STATS_BLOCK = 2048  # voxels per block when computing train statistics (bounds the float64 copy)
 NETCDF_ENGINE = "h5netcdf"
 _SESSION_NUMBER = re.compile(r"session(\d+)")
 
@@ -72,25 +78,48 @@ def _standardize(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
     return values
 
 
-def _image_rows(trials: pd.DataFrame, n_shared: int, average_repeats: bool) -> tuple[pd.DataFrame, np.ndarray]:
-    """Output rows and the row of each trial.
+def image_rows(trials: pd.DataFrame, train_trials: str = "averaged") -> tuple[pd.DataFrame, np.ndarray]:
+    """Output rows of the selected trials, and the row each trial adds to.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        From :func:`nsdrecon.nsd.trial_table`: ``trial, image10k, nsd_id, shared`` per
+        trial; ``shared`` trials (10k index <= number of shared images) are test trials.
+    train_trials : {"averaged", "single"}, default="averaged"
+        One row per train image (mean over its repeats) or one per train trial;
+        test images always get one averaged row.
 
     Returns
     -------
     rows : pandas.DataFrame
-        ``image10k, nsd_id, n_repeats, split`` (and ``trial`` without averaging);
-        with averaging one row per image in order of first appearance.
-    row_of_trial : ndarray of int, shape (n_trials,)
+        ``image10k, nsd_id, trial, n_repeats, split`` per row, in order of first
+        appearance; ``trial`` is the row's first (for single-trial rows: only) trial.
+    row_of_trial : ndarray of int64, shape (n_trials,)
     """
-    if average_repeats:
-        row_of_trial, _ = pd.factorize(trials["image10k"])
-        rows = trials.drop_duplicates("image10k")[["image10k", "nsd_id"]].reset_index(drop=True)
-        rows["n_repeats"] = np.bincount(row_of_trial, minlength=len(rows))
-    else:
-        row_of_trial = np.arange(len(trials))
-        rows = trials[["image10k", "nsd_id", "trial"]].assign(n_repeats=1)
-    rows["split"] = np.where(rows["image10k"] <= n_shared, "test", "train")
-    return rows, row_of_trial
+    if train_trials not in TRAIN_TRIALS:
+        raise ValueError(f"train_trials must be one of {TRAIN_TRIALS}, got {train_trials!r}")
+    image10k = trials["image10k"].to_numpy()
+    shared = trials["shared"].to_numpy()
+    # A trial's row key: its 10k image (>= 1) when repeats are averaged, else -(trial + 1), unique per trial.
+    key = image10k if train_trials == "averaged" else np.where(shared, image10k, -(trials["trial"].to_numpy() + 1))
+    row_of_trial, _ = pd.factorize(key)
+    first = np.unique(row_of_trial, return_index=True)[1]
+    rows = trials.iloc[first][["image10k", "nsd_id", "trial"]].reset_index(drop=True)
+    rows["n_repeats"] = np.bincount(row_of_trial, minlength=len(rows))
+    rows["split"] = np.where(shared[first], "test", "train")
+    return rows, row_of_trial.astype(np.int64)
+
+
+def _train_statistics(values: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std (ddof=1, as Brain-Diffuser) over the ``train`` rows, in float64 blocks."""
+    mean = np.empty(values.shape[1])
+    std = np.empty(values.shape[1])
+    for start in range(0, values.shape[1], _STATS_BLOCK):
+        block = values[train, start : start + _STATS_BLOCK].astype(np.float64)
+        mean[start : start + _STATS_BLOCK] = block.mean(axis=0)
+        std[start : start + _STATS_BLOCK] = block.std(axis=0, ddof=1)
+    return mean, std
 
 
 def _sum_rows(target: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
@@ -107,12 +136,12 @@ def extract_stream_betas(
     masks: Mapping[str, np.ndarray],
     *,
     zscore: str = "session",
-    average_repeats: bool = True,
+    train_trials: str = "averaged",
     scale: float = 300.0,
     trials_per_session: int = 750,
     voxel_ijk_affine: np.ndarray | None = None,
 ) -> xr.Dataset:
-    """Read a subject's first sessions and build (image x voxel) betas per stream.
+    """Read a subject's first sessions and build (row x voxel) betas per stream.
 
     Parameters
     ----------
@@ -123,11 +152,13 @@ def extract_stream_betas(
     masks : mapping of str to ndarray of bool, shape (X, Y, Z)
         Stream name to voxel mask (NIfTI orientation).
     zscore : {"session", "train", "none"}, default="session"
-        ``session``: per voxel over each session's trials; ``train``: with the
-        mean and std of all train trials of the selected sessions; both ddof=0.
-    average_repeats : bool, default=True
-        One row per image (mean over its repeats within the sessions) or one
-        row per trial.
+        ``session``: per voxel over each session's trials (ddof=0), before
+        averaging; ``train``: with the mean and std (ddof=1) of the train rows
+        as output (averaged or single trials), applied to every row, as
+        Brain-Diffuser does; ``none``.
+    train_trials : {"averaged", "single"}, default="averaged"
+        One train row per image (mean over its repeats within the sessions) or
+        one per trial. Test rows are always averaged over repeats.
     scale : float, default=300.0
         Raw betas are divided by it (NSD: PSC x 300).
     trials_per_session : int, default=750
@@ -137,10 +168,10 @@ def extract_stream_betas(
     Returns
     -------
     xarray.Dataset
-        Dims ``image`` and ``voxel_<stream>``. Data variables ``<stream>``
+        Dims ``image`` (rows) and ``voxel_<stream>``. Data variables ``<stream>``
         float32 (image, voxel_<stream>). Coordinates ``nsd_id`` (0-based 73k),
         ``split`` ("train"/"test"), ``n_repeats`` (trials averaged into the row),
-        ``trial`` (0-based global trial, only without averaging) and
+        ``trial`` (0-based global trial of the row's first presentation) and
         ``<stream>_ijk`` (voxel_<stream>, ijk) int voxel indices in C order of (X, Y, Z).
     """
     if zscore not in ZSCORE_MODES:
@@ -150,59 +181,47 @@ def extract_stream_betas(
     _check_session_order(session_paths)
     volume_shape = _check_masks(masks)
     trials = trial_table(design, subject, len(session_paths), trials_per_session)
+    rows, row_of_trial = image_rows(trials, train_trials)
     union = np.logical_or.reduce(list(masks.values()))
     stream_columns = {stream: np.flatnonzero(mask[union]) for stream, mask in masks.items()}
-    n_union = int(union.sum())
 
-    rows, row_of_trial = _image_rows(trials, design.n_shared, average_repeats)
-    train_trial = ~trials["shared"].to_numpy()
-
-    # One accumulator per stream (no union-sized copy at the end); train statistics over the union.
+    # One accumulator per stream (no union-sized copy at the end).
     values = {
         stream: np.zeros((len(rows), len(columns)), dtype=np.float32) for stream, columns in stream_columns.items()
     }
-    train_sum = np.zeros(n_union, dtype=np.float64)
-    train_sum_sq = np.zeros(n_union, dtype=np.float64)
     for session, path in enumerate(tqdm(session_paths, desc=f"betas {subject_name(subject)}", disable=None)):
         in_session = slice(session * trials_per_session, (session + 1) * trials_per_session)
         betas = read_betas_session(path, union, expected_trials=trials_per_session).astype(np.float32)
         betas /= np.float32(scale)
         if zscore == "session":
             _standardize(betas, betas.mean(axis=0, dtype=np.float64), betas.std(axis=0, dtype=np.float64))
-        elif zscore == "train":
-            train_betas = betas[train_trial[in_session]].astype(np.float64)
-            train_sum += train_betas.sum(axis=0)
-            train_sum_sq += np.square(train_betas).sum(axis=0)
         for stream, columns in stream_columns.items():
             _sum_rows(values[stream], row_of_trial[in_session], betas[:, columns])
-    n_train = int(train_trial.sum())
-    if zscore == "train" and n_train == 0:
-        raise ValueError("zscore='train' needs train trials, but every selected trial shows a shared image")
-    for stream, columns in stream_columns.items():
+    train = (rows["split"] == "train").to_numpy()
+    if zscore == "train" and train.sum() < 2:
+        raise ValueError(f"zscore='train' needs at least 2 train rows, found {int(train.sum())}")
+    for stream in stream_columns:
         values[stream] /= rows["n_repeats"].to_numpy(dtype=np.float32)[:, None]
         if zscore == "train":
-            # z-scoring is affine per voxel, so it commutes with averaging repeats.
-            mean = train_sum[columns] / n_train
-            _standardize(values[stream], mean, np.sqrt(np.maximum(train_sum_sq[columns] / n_train - mean**2, 0.0)))
+            _standardize(values[stream], *_train_statistics(values[stream], train))
 
     dataset = xr.Dataset(
         coords={
             "nsd_id": ("image", rows["nsd_id"].to_numpy(dtype=np.int64)),
             "split": ("image", rows["split"].to_numpy(dtype=str)),
             "n_repeats": ("image", rows["n_repeats"].to_numpy(dtype=np.int64)),
+            "trial": ("image", rows["trial"].to_numpy(dtype=np.int64)),
         },
         attrs={
             "subject": subject_name(subject),
             "n_sessions": len(session_paths),
             "trials_per_session": trials_per_session,
             "zscore": zscore,
+            "train_trials": train_trials,
             "scale": float(scale),
-            "average_repeats": int(average_repeats),
             "volume_shape": list(volume_shape),
         },
     )
-    if not average_repeats:
-        dataset = dataset.assign_coords(trial=("image", rows["trial"].to_numpy(dtype=np.int64)))
     if voxel_ijk_affine is not None:
         dataset.attrs["affine"] = np.asarray(voxel_ijk_affine, dtype=float).ravel().tolist()
     for stream in stream_columns:
@@ -211,10 +230,11 @@ def extract_stream_betas(
         dataset = dataset.assign_coords({f"{stream}_ijk": ((dim, "ijk"), np.argwhere(masks[stream]))})
     counts = rows["split"].value_counts()
     logger.info(
-        "%s: %d sessions -> %d train / %d test rows; voxels %s",
+        "%s: %d sessions -> %d train rows (%s) / %d test images; voxels %s",
         subject_name(subject),
         len(session_paths),
         counts.get("train", 0),
+        train_trials,
         counts.get("test", 0),
         {stream: len(columns) for stream, columns in stream_columns.items()},
     )

@@ -1,5 +1,6 @@
-# Betas: ÷300, z-scored, repeats averaged, split into train and test (the
-# shared images seen within the selected sessions), one matrix per stream.
+# Betas: ÷300, z-scored, split into train (averaged or single trials) and test
+# (the shared images seen within the selected sessions, repeats averaged), one
+# matrix per stream.
 
 
 rule betas:
@@ -22,7 +23,7 @@ rule betas:
         runtime=120,
     params:
         zscore=config["betas"]["zscore"],
-        average_repeats=config["betas"]["average_repeats"],
+        train_trials=config["betas"]["train_trials"],
         trials_per_session=trials_per_session(),
     script:
         "../scripts/betas.py"

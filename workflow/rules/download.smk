@@ -1,6 +1,16 @@
 # Data: the NSD files under config["nsd_root"], in the bucket's own key layout.
 # source: synthetic -> one job generates a small NSD-format dataset;
 # source: nsd       -> each needed key is fetched from the public bucket.
+# Then, in both worlds, each subject gets its captions (and, with
+# stimuli: subset, its stimulus images) cached under results/{subject}/.
+#
+# One job per key, not one per subject: Snakemake deletes a job's outputs
+# before it reruns it, so a per-subject job would throw away a subject's
+# ~40 GB of betas whenever its file list grows (e.g. sessions 37 -> 40).
+# Per key, only missing keys run; within a job a large file comes over
+# download.parallel connections. The URL and connection settings are read
+# from the config inside the job, not passed as params: they change how the
+# bytes arrive, never which bytes, and a params change would refetch everything.
 
 if config["source"] == "synthetic":
 
@@ -27,6 +37,10 @@ if config["source"] == "synthetic":
 
 else:
 
+    localrules:
+        download_nsd,
+        download_coco_captions,
+
     rule download_nsd:
         output:
             nsd("{key}"),
@@ -42,7 +56,8 @@ else:
             mem_mb=1000,
             runtime=240,
         params:
-            url=lambda wc: f"{config['nsd_url'].rstrip('/')}/{wc.key}",
+            key=lambda wc: wc.key,
+            manifest="logs/download_nsd.tsv",
         script:
             "../scripts/download_nsd.py"
 
@@ -62,3 +77,50 @@ else:
             url="http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
         script:
             "../scripts/download_coco_captions.py"
+
+
+rule subset_stimuli:
+    input:
+        expdesign=nsd(layout.expdesign()),
+        # synthetic: the generated file; nsd: none, the job reads a local copy when
+        # one exists and the bucket's otherwise, so no 40 GB download is scheduled.
+        full=nsd(layout.stimuli()) if config["source"] == "synthetic" else [],
+    output:
+        "results/{subject}/stimuli.h5",
+    log:
+        "logs/subset_stimuli/{subject}.log",
+    benchmark:
+        "benchmarks/subset_stimuli/{subject}.tsv"
+    conda:
+        f"{ENVS}/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        sessions=config["betas"]["sessions"],
+        trials_per_session=trials_per_session(),
+    script:
+        "../scripts/subset_stimuli.py"
+
+
+rule subject_captions:
+    input:
+        captions=caption_files(),
+        stim_info=nsd(layout.stim_info()),
+        expdesign=nsd(layout.expdesign()),
+    output:
+        "results/{subject}/captions.tsv",
+    log:
+        "logs/subject_captions/{subject}.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        sessions=config["betas"]["sessions"],
+        trials_per_session=trials_per_session(),
+    script:
+        "../scripts/subject_captions.py"

@@ -1,4 +1,4 @@
-"""Rule betas: z-scored, repeat-averaged train/test betas per voxel stream."""
+"""Rule betas: z-scored train/test betas per voxel stream (test repeats averaged)."""
 
 from nsdrecon.betas import extract_stream_betas, save_betas
 from nsdrecon.masks import load_mask
@@ -14,7 +14,7 @@ ds = extract_stream_betas(
     snakemake.wildcards.subject,
     masks,
     zscore=snakemake.params.zscore,
-    average_repeats=snakemake.params.average_repeats,
+    train_trials=snakemake.params.train_trials,
     trials_per_session=snakemake.params.trials_per_session,
 )
 save_betas(ds, snakemake.output[0])

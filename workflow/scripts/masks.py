@@ -8,7 +8,7 @@ from nsdrecon.runlog import configure_logging
 configure_logging(snakemake.log[0])
 p = snakemake.params
 inp = snakemake.input
-names = {k[len("roi_") :] for k in inp.keys() if k.startswith("roi_")}
+names = sorted(k[len("roi_") :] for k in inp.keys() if k.startswith("roi_"))  # fixed order: same table bytes on every run
 rois = {n: read_roi(inp[f"roi_{n}"], inp[f"ctab_{n}"]) for n in names}
 masks = stream_masks(rois, p.label_sets, rois[p.intersect], overlap=p.overlap)
 for stream, mask in masks.items():

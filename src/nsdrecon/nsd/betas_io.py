@@ -5,18 +5,22 @@ orders: nibabel sees the NIfTI as (X, Y, Z, T) while h5py sees ``/betas`` as
 (T, Z, Y, X), chunked one voxel x all trials. :func:`read_betas_session`
 returns the same (n_trials, n_voxels) array for both, with voxels enumerated in
 C order of (X, Y, Z), i.e. ``volume[mask]`` order, as Brain-Diffuser and
-MindEye do. From HDF5 only the chunks of the masked voxels are read.
+MindEye do. From HDF5 only the chunks of the masked voxels are read; a NIfTI
+(whose trials are its slowest axis) is decompressed one trial volume at a time,
+so neither path holds the whole session in memory.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import zlib
 from pathlib import Path
 
 import h5py
 import nibabel as nib
 import numpy as np
+from nibabel.openers import ImageOpener
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,13 @@ def _mask_runs(mask_zyx: np.ndarray) -> np.ndarray:
     return np.stack([z, y, start, stop - start], axis=1)
 
 
+def _xyz_columns(mask: np.ndarray) -> np.ndarray:
+    """Column of each (X, Y, Z)-ordered masked voxel within a (Z, Y, X)-ordered read."""
+    zyx_rank = np.zeros(mask.shape, dtype=np.int64)
+    zyx_rank.T[mask.T] = np.arange(int(mask.sum()))
+    return zyx_rank[mask]
+
+
 def _read_hdf5(path: os.PathLike, mask: np.ndarray | None, expected_trials: int | None) -> np.ndarray:
     with h5py.File(path, "r") as handle:
         if HDF5_DATASET not in handle:
@@ -84,22 +95,39 @@ def _read_hdf5(path: os.PathLike, mask: np.ndarray | None, expected_trials: int 
         for z, y, x_start, length in _mask_runs(mask.T).tolist():
             zyx_betas[:, column : column + length] = dataset[:, z, y, x_start : x_start + length]
             column += length
-    # Column of each (X, Y, Z)-ordered voxel within the (Z, Y, X)-ordered read.
-    zyx_rank = np.zeros(mask.shape, dtype=np.int64)
-    zyx_rank.T[mask.T] = np.arange(n_voxels)
-    return zyx_betas[:, zyx_rank[mask]]
+    return zyx_betas[:, _xyz_columns(mask)]
 
 
 def _read_nifti(path: os.PathLike, mask: np.ndarray | None, expected_trials: int | None) -> np.ndarray:
     img = nib.load(path)
     if len(img.shape) != 4:
         raise ValueError(f"{path}: betas must be 4-D (X, Y, Z, T), found shape {img.shape}")
-    betas = np.asanyarray(img.dataobj)
-    _check_trials(path, betas.dtype, img.shape[3], expected_trials)
+    # Checked from the header, before the (gzip) volume is decompressed.
+    _check_trials(path, img.get_data_dtype(), img.shape[3], expected_trials)
+    slope, inter = img.dataobj.slope, img.dataobj.inter
+    if slope != 1 or inter != 0:
+        raise ValueError(
+            f"{path}: betas carry scl_slope={slope}, scl_inter={inter}; NSD stores unscaled int16 (PSC x 300)"
+        )
+    volume_shape, n_trials = img.shape[:3], img.shape[3]
     if mask is None:
-        return np.ascontiguousarray(betas.reshape(-1, img.shape[3]).T)
-    _check_mask(path, mask, img.shape[:3])
-    return np.ascontiguousarray(betas[mask].T)
+        mask = np.ones(volume_shape, dtype=bool)
+    _check_mask(path, mask, volume_shape)
+    # On disk each trial is one volume with X fastest, i.e. a C-order (Z, Y, X) array.
+    selected = mask.T.ravel()
+    frame_size = selected.size
+    zyx_betas = np.empty((n_trials, int(mask.sum())), dtype=np.int16)
+    with ImageOpener(path) as handle:  # nibabel's opener: plain or gzip, streamed
+        handle.seek(int(img.dataobj.offset))
+        for trial in range(n_trials):
+            try:
+                frame = np.frombuffer(handle.read(2 * frame_size), dtype=img.get_data_dtype())
+            except (EOFError, OSError, zlib.error) as error:
+                raise ValueError(f"{path}: corrupt or truncated at trial {trial + 1} of {n_trials}: {error}") from error
+            if frame.size != frame_size:
+                raise ValueError(f"{path}: corrupt or truncated at trial {trial + 1} of {n_trials}: file ends")
+            zyx_betas[trial] = frame[selected]
+    return zyx_betas[:, _xyz_columns(mask)]
 
 
 def read_betas_session(
@@ -128,15 +156,21 @@ def read_betas_session(
 
     Raises
     ------
+    FileNotFoundError
+        The file does not exist.
     ValueError
-        Unknown extension, wrong dtype, trial count or shape; the message names the file.
+        Unknown extension, wrong dtype (or NIfTI scaling), trial count or
+        shape, or a mask that is empty or not a 3-D bool array; the message
+        names the file.
     """
     name = Path(path).name
+    if not name.endswith((".hdf5", ".h5", ".nii.gz", ".nii")):
+        raise ValueError(f"{path}: betas must be .hdf5/.h5 or .nii.gz/.nii")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"betas file not found: {path}")
     if name.endswith((".hdf5", ".h5")):
         betas = _read_hdf5(path, mask, expected_trials)
-    elif name.endswith((".nii.gz", ".nii")):
-        betas = _read_nifti(path, mask, expected_trials)
     else:
-        raise ValueError(f"{path}: betas must be .hdf5/.h5 or .nii.gz/.nii")
+        betas = _read_nifti(path, mask, expected_trials)
     logger.debug("%s: read %d trials x %d voxels", path, *betas.shape)
     return betas

@@ -8,6 +8,7 @@ found through the image's ``cocoId`` in the COCO split named by ``cocoSplit``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,14 +21,17 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..atomic import write_text
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_stim_info", "read_responses", "read_stimuli", "read_captions"]
+__all__ = ["StimulusImages", "read_stim_info", "read_responses", "read_stimuli", "read_captions", "write_caption_table"]
 
 STIM_INFO_COLUMNS = ("cocoId", "cocoSplit", "nsdId", "shared1000")
 RESPONSES_COLUMNS = ("SUBJECT", "SESSION", "RUN", "TRIAL", "73KID", "10KID")
 COCO_SPLITS = ("train2017", "val2017")
 IMAGE_DATASET = "imgBrick"
+SUBSET_IDS = "nsd_id"  # subset files: the 0-based nsd id of each imgBrick row, sorted
 
 
 def _require_columns(path: os.PathLike, table: pd.DataFrame, required: Sequence[str]) -> None:
@@ -92,13 +96,40 @@ def read_responses(path: str | os.PathLike) -> pd.DataFrame:
     return table
 
 
-def read_stimuli(path: str | os.PathLike, nsd_ids: Sequence[int] | np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Read stimulus images from ``nsd_stimuli.hdf5`` in the order of ``nsd_ids``.
+def check_brick(path, handle: h5py.File, brick: h5py.Dataset | None, nsd_ids: np.ndarray) -> None:
+    """Fail with the file name unless ``brick`` is uint8 (n, H, W, 3) and a full file covers ``nsd_ids``."""
+    if brick is None:
+        raise ValueError(f"{path}: no '{IMAGE_DATASET}' dataset; found {list(handle)}")
+    if brick.ndim != 4 or brick.shape[3] != 3 or brick.dtype != np.uint8:
+        raise ValueError(f"{path}: '{IMAGE_DATASET}' must be uint8 (n_images, H, W, 3), found {brick.dtype} {brick.shape}")
+    if SUBSET_IDS not in handle and nsd_ids.size and (nsd_ids.min() < 0 or nsd_ids.max() >= brick.shape[0]):
+        raise ValueError(
+            f"{path}: nsd ids must be 0-based in 0..{brick.shape[0] - 1}, found {nsd_ids.min()}..{nsd_ids.max()}"
+        )
+
+
+def _stimulus_rows(path, handle: h5py.File, nsd_ids: np.ndarray) -> np.ndarray:
+    """Row of each id in ``handle``'s ``imgBrick``; -1 where a subset file lacks it."""
+    if SUBSET_IDS not in handle:
+        return nsd_ids.copy()
+    held = handle[SUBSET_IDS][:]
+    rows = np.searchsorted(held, nsd_ids).clip(max=len(held) - 1)
+    return np.where(held[rows] == nsd_ids, rows, -1) if len(held) else np.full(len(nsd_ids), -1)
+
+
+def read_stimuli(
+    path: str | os.PathLike | Sequence[str | os.PathLike], nsd_ids: Sequence[int] | np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """Read stimulus images in the order of ``nsd_ids`` from NSD's file or subject subsets of it.
 
     Parameters
     ----------
-    path : path-like
-        File with ``imgBrick`` of shape (n_images, H, W, 3) uint8.
+    path : path-like or sequence of path-like
+        ``nsd_stimuli.hdf5`` (``imgBrick`` (73000, H, W, 3) uint8, row = nsd id)
+        and/or subset files written by
+        :func:`~nsdrecon.nsd.stimulus_subset.write_stimulus_subset`
+        (``imgBrick`` rows listed by a sorted ``nsd_id``). Each id is read from
+        the first file that holds it.
     nsd_ids : sequence of int, shape (N,)
         0-based 73k indices, any order, repeats allowed.
     batch_size : int, default=256
@@ -108,31 +139,66 @@ def read_stimuli(path: str | os.PathLike, nsd_ids: Sequence[int] | np.ndarray, b
     -------
     ndarray of uint8, shape (N, H, W, 3)
     """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     nsd_ids = np.asarray(nsd_ids, dtype=np.int64)
-    with h5py.File(path, "r") as handle:
-        if IMAGE_DATASET not in handle:
-            raise ValueError(f"{path}: no '{IMAGE_DATASET}' dataset; found {list(handle)}")
-        brick = handle[IMAGE_DATASET]
-        if brick.ndim != 4 or brick.shape[3] != 3 or brick.dtype != np.uint8:
-            raise ValueError(
-                f"{path}: '{IMAGE_DATASET}' must be uint8 (n_images, H, W, 3), found {brick.dtype} {brick.shape}"
-            )
-        if nsd_ids.size and (nsd_ids.min() < 0 or nsd_ids.max() >= brick.shape[0]):
-            raise ValueError(
-                f"{path}: nsd ids must be 0-based in 0..{brick.shape[0] - 1}, "
-                f"found {nsd_ids.min()}..{nsd_ids.max()}"
-            )
-        # h5py fancy indexing needs increasing indices: read sorted unique ids in
-        # batches and scatter each batch to every position that asked for it.
-        unique_ids, inverse = np.unique(nsd_ids, return_inverse=True)
-        positions = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[positions], np.arange(0, len(unique_ids) + batch_size, batch_size))
-        images = np.empty((len(nsd_ids), *brick.shape[1:]), dtype=np.uint8)
-        for batch, start in enumerate(tqdm(range(0, len(unique_ids), batch_size), desc="stimuli", disable=None)):
-            block = brick[unique_ids[start : start + batch_size]]
-            targets = positions[bounds[batch] : bounds[batch + 1]]
-            images[targets] = block[inverse[targets] - start]
+    unique_ids, inverse = np.unique(nsd_ids, return_inverse=True)
+    images = None
+    todo = np.ones(len(unique_ids), dtype=bool)
+    for file in paths:
+        with h5py.File(file, "r") as handle:
+            brick = handle.get(IMAGE_DATASET)
+            check_brick(file, handle, brick, unique_ids if len(paths) == 1 else np.empty(0, np.int64))
+            if images is None:
+                images = np.empty((len(nsd_ids), *brick.shape[1:]), dtype=np.uint8)
+            elif images.shape[1:] != brick.shape[1:]:
+                raise ValueError(f"{file}: images of shape {brick.shape[1:]}, other files {images.shape[1:]}")
+            rows = _stimulus_rows(file, handle, unique_ids)
+            here = np.flatnonzero(todo & (rows >= 0) & (rows < brick.shape[0]))
+            _read_rows(brick, rows[here], here, inverse, images, batch_size)
+            todo[here] = False
+    if todo.any():
+        raise ValueError(f"nsd ids {unique_ids[todo][:10].tolist()} ({todo.sum()} in all) are in none of {paths}")
     return images
+
+
+def _read_rows(brick: h5py.Dataset, rows: np.ndarray, wanted: np.ndarray, inverse: np.ndarray, images, batch_size) -> None:
+    """Copy ``brick[rows]`` (increasing) to every position of ``images`` asking for unique id ``wanted``."""
+    # h5py fancy indexing needs increasing indices: read sorted rows in batches
+    # and scatter each batch to every position that asked for it.
+    slot = np.full(inverse.max(initial=-1) + 1, -1)
+    slot[wanted] = np.arange(len(wanted))
+    positions = np.flatnonzero(slot[inverse] >= 0)
+    which = slot[inverse[positions]]
+    for start in tqdm(range(0, len(rows), batch_size), desc="stimuli", disable=None):
+        block = brick[rows[start : start + batch_size]]
+        sel = (which >= start) & (which < start + batch_size)
+        images[positions[sel]] = block[which[sel] - start]
+
+
+class StimulusImages:
+    """Lazy ``(len(nsd_ids), H, W, 3)`` uint8 array of stimuli: a slice reads only its images.
+
+    For code that takes an array of images batch by batch (e.g.
+    :func:`~nsdrecon.features.compute_stimulus_features`) when the images live
+    in one or several stimulus files.
+    """
+
+    def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike], nsd_ids: Sequence[int] | np.ndarray):
+        self.paths = paths
+        self.nsd_ids = np.asarray(nsd_ids, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.nsd_ids)
+
+    def __getitem__(self, index) -> np.ndarray:
+        return read_stimuli(self.paths, np.atleast_1d(self.nsd_ids[index]))
+
+    def __repr__(self) -> str:
+        """Names the files (path, size, mtime) and the ids, so a digest of it changes when they do."""
+        paths = [self.paths] if isinstance(self.paths, (str, os.PathLike)) else self.paths
+        files = [f"{Path(p).resolve()}:{Path(p).stat().st_size}:{Path(p).stat().st_mtime_ns}" for p in paths]
+        ids = hashlib.sha256(self.nsd_ids.tobytes()).hexdigest()[:16]
+        return f"StimulusImages({files}, {len(self.nsd_ids)} ids sha256 {ids})"
 
 
 def _caption_files(annotations: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Path]:
@@ -162,6 +228,56 @@ def _load_captions(path: Path) -> dict[int, list[str]]:
     return captions
 
 
+CAPTION_TABLE_COLUMNS = ["nsd_id", "cocoId", "cocoSplit", "caption"]
+
+
+def _caption_tables(annotations) -> list[Path]:
+    """The given paths when they are caption tables (``.tsv``), else []."""
+    paths = [annotations] if isinstance(annotations, (str, os.PathLike)) else list(annotations)
+    return [Path(p) for p in paths] if paths and all(str(p).endswith(".tsv") for p in paths) else []
+
+
+def _captions_from_tables(tables: list[Path], rows: pd.DataFrame) -> list[list[str]]:
+    """Captions of ``rows`` (stim-info rows) from caption tables, checking their COCO ids."""
+    frames = []
+    for path in tables:
+        table = pd.read_csv(path, sep="\t", keep_default_na=False)
+        _require_columns(path, table, CAPTION_TABLE_COLUMNS)
+        frames.append(table.assign(file=str(path)))
+    table = pd.concat(frames).drop_duplicates(["nsd_id", "caption"])
+    by_id = {int(k): g for k, g in table.groupby("nsd_id", sort=False)}
+    result = []
+    for nsd_id, coco_id in zip(rows["nsdId"].tolist(), rows["cocoId"].tolist()):
+        group = by_id.get(int(nsd_id))
+        if group is None:
+            raise ValueError(f"no caption of nsd id {nsd_id} in the caption tables {[str(t) for t in tables]}")
+        if int(group["cocoId"].iloc[0]) != int(coco_id):
+            raise ValueError(
+                f"{group['file'].iloc[0]}: nsd id {nsd_id} has COCO id {group['cocoId'].iloc[0]}, "
+                f"nsd_stim_info_merged.csv says {coco_id}; the table is stale, delete it"
+            )
+        result.append(group["caption"].tolist())
+    return result
+
+
+def write_caption_table(path: str | os.PathLike, annotations, stim_info: pd.DataFrame, nsd_ids) -> int:
+    """Cache the COCO captions of ``nsd_ids`` as a TSV (one row per caption); returns the row count."""
+    nsd_ids = np.unique(np.asarray(nsd_ids, dtype=np.int64))
+    captions = read_captions(annotations, stim_info, nsd_ids)
+    rows = stim_info.iloc[nsd_ids]
+    table = pd.DataFrame(
+        [
+            (nsd_id, coco_id, split, caption)
+            for nsd_id, coco_id, split, texts in zip(nsd_ids, rows["cocoId"], rows["cocoSplit"], captions)
+            for caption in texts
+        ],
+        columns=CAPTION_TABLE_COLUMNS,
+    )
+    table["caption"] = table["caption"].str.replace(r"\s+", " ", regex=True)
+    write_text(path, table.to_csv(sep="\t", index=False))
+    return len(table)
+
+
 def read_captions(
     annotations: str | os.PathLike | Sequence[str | os.PathLike],
     stim_info: pd.DataFrame,
@@ -173,7 +289,8 @@ def read_captions(
     ----------
     annotations : path-like or sequence of path-like
         The ``annotations`` folder holding ``captions_{train2017,val2017}.json``,
-        or the caption files themselves.
+        the caption files themselves, or caption tables (``.tsv``) written by
+        :func:`write_caption_table` (checked against ``stim_info``'s COCO ids).
     stim_info : pandas.DataFrame
         From :func:`read_stim_info` (row = 0-based nsd id).
     nsd_ids : sequence of int, shape (N,)
@@ -191,6 +308,9 @@ def read_captions(
     """
     nsd_ids = np.asarray(nsd_ids, dtype=np.int64)
     rows = stim_info.iloc[nsd_ids]
+    tables = _caption_tables(annotations)
+    if tables:
+        return _captions_from_tables(tables, rows)
     files = _caption_files(annotations)
     needed = sorted(set(rows["cocoSplit"]))
     missing_splits = [split for split in needed if split not in files]
