@@ -10,16 +10,18 @@ from nsdrecon.decoders import (
     SemanticExtractor,
     StructuralGenerator,
     decoding_scores,
+    fit_voxel_selected_ridge,
     info_nce,
     load_decoder,
     read_decoder_metadata,
     ridge_low_rank_factors,
     save_decoder,
     sobel_edges,
+    top_decodable_targets,
     train_decoder,
     validation_split,
 )
-from nsdrecon.ridge import fit_ridge
+from nsdrecon.ridge import fit_ridge, fit_ridge_low_rank
 
 torch.set_num_threads(1)
 LATENT = (4, 8, 8)
@@ -227,3 +229,103 @@ def test_bad_shapes_are_reported():
         train_decoder(model, np.zeros((20, 10)), {"latent": np.zeros((20, 3, 8, 8))}, epochs=1, device="cpu")
     with pytest.raises(ValueError, match="expects 10 voxels"):
         model(torch.zeros(2, 11))
+
+
+@pytest.mark.parametrize("p,rank", [(30, None), (400, 64), (400, None)], ids=["p<t", "p>t_rank64", "p>n_rank_padded"])
+def test_structural_init_equals_low_rank_ridge(p, rank):
+    """From a LowRankRidgeFit the decoder starts at its predictions (exact ridge at full rank)."""
+    X, Y = planted_latents(120, p)
+    exact = fit_ridge(X, Y.reshape(120, -1), [1.0, 100.0], cv="gcv", alpha_per="target")
+    low = fit_ridge_low_rank(X, Y.reshape(120, -1), [1.0, 100.0], rank=rank, X_test=X[:10])
+    model = StructuralGenerator.from_ridge(low, LATENT, rank=rank, **SMALL)
+    out = predict(model, X)["latent"].reshape(120, -1)
+    np.testing.assert_allclose(out, low.predict(X), atol=1e-4)
+    if rank is None:  # full rank (the layer's rank 256 exceeds the fit's 120: padded with zero directions)
+        np.testing.assert_allclose(out, exact.predict(X), atol=1e-4)
+        np.testing.assert_allclose(out[:10], low.test_predictions, atol=1e-4)
+
+
+def planted_voxel_groups(n, n_voxels=300, n_groups=3, per_group=15, informative=12, seed=0):
+    """Targets in groups; each group is driven by its own ``informative`` voxels, the rest are noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_voxels))
+    drivers = rng.permutation(n_voxels)[: n_groups * informative].reshape(n_groups, informative)
+    Y = np.concatenate([X[:, d] @ rng.normal(size=(informative, per_group)) for d in drivers], 1)
+    Y += 1.5 * rng.normal(size=Y.shape)
+    return X, Y, np.repeat(np.arange(n_groups), per_group), drivers
+
+
+def test_voxel_selected_ridge_finds_each_groups_voxels():
+    X, Y, groups, drivers = planted_voxel_groups(360)
+    train, test = np.arange(200), np.arange(200, 360)
+    model = fit_voxel_selected_ridge(X[train], Y[train], [0.15, 10.0, 100.0], groups=groups, n_voxels=20, cv=5)
+    assert [len(v) for v in model.voxels] == [20, 20, 20]
+    for voxels, true in zip(model.voxels, drivers):
+        assert np.isin(true, voxels).mean() >= 0.9
+    # each group is a plain ridge on its own voxels
+    for voxels, targets, fit in zip(model.voxels, model.targets, model.fits):
+        np.testing.assert_allclose(model.predict(X[test])[:, targets], fit.predict(X[test][:, voxels]), rtol=1e-6)
+    selected = decoding_scores(Y[test], model.predict(X[test]))
+    all_voxels = decoding_scores(Y[test], fit_ridge(X[train], Y[train], [0.15, 10.0, 100.0, 1e3]).predict(X[test]))
+    assert selected["pearson_r"] > all_voxels["pearson_r"] + 0.05
+    mask = model.selection_mask(X.shape[1])
+    assert mask.shape == (3, 300) and mask.sum() == 60
+
+
+def test_voxel_selected_ridge_per_target_and_errors():
+    X, Y, _, _ = planted_voxel_groups(120, n_groups=1, per_group=3)
+    model = fit_voxel_selected_ridge(X, Y, [0.15], n_voxels=0.1, cv="gcv")
+    assert len(model.fits) == 3 and all(len(v) == 30 for v in model.voxels)
+    assert all(np.all(f.alphas == 0.15) for f in model.fits)
+    np.testing.assert_array_equal(model.target_scores(), [f.target_scores[0] for f in model.fits])
+    assert np.all(model.target_scores() > 0.2)  # each target is decodable from its voxels
+    with pytest.raises(ValueError, match="n_voxels must give between 1 and 300"):
+        fit_voxel_selected_ridge(X, Y, [1.0], n_voxels=0)
+    with pytest.raises(ValueError, match=r"groups must have shape \(3,\)"):
+        fit_voxel_selected_ridge(X, Y, [1.0], groups=[0, 1])
+
+
+def test_top_decodable_targets():
+    scores = np.array([0.1, np.nan, 0.9, 0.5, -0.2, 0.7, 0.3, 0.8])
+    np.testing.assert_array_equal(top_decodable_targets(scores, 0.25), [2, 7])
+    np.testing.assert_array_equal(top_decodable_targets(scores, 1.0), np.arange(8))
+    with pytest.raises(ValueError, match="fraction"):
+        top_decodable_targets(scores, 0.0)
+
+
+def test_run_train_decoder_writes_scores_next_to_the_decoder(tmp_path):
+    """The stage fits the low-rank ridge, fine-tunes, and writes model, predictions, history and scores."""
+    import h5py
+    import xarray as xr
+
+    from nsdrecon.betas import save_betas
+    from nsdrecon.h5io import load_arrays
+    from nsdrecon.pipeline.decoding import run_train_decoder
+
+    X, Y = planted_latents(150, 40, seed=7)
+    rng = np.random.default_rng(7)
+    ids = rng.permutation(1000)[:150]
+    split = np.where(np.arange(150) < 120, "train", "test")
+    dataset = xr.Dataset(
+        {"structural": (("image", "voxel_structural"), X)}, coords={"nsd_id": ("image", ids), "split": ("image", split)}
+    )
+    save_betas(dataset, tmp_path / "betas.nc")
+    with h5py.File(tmp_path / "features.h5", "w") as f:
+        f["nsd_id"], f["vae_latent"] = ids, Y
+    outputs = {k: tmp_path / f"structural{suffix}" for k, suffix in (("model", ".safetensors"),
+               ("predictions", "_test_predictions.h5"), ("scores", "_scores.tsv"), ("history", "_history.tsv"))}  # fmt: skip
+    ridge = dict(alphas=[1.0, 100.0], cv_folds=3, cv="gcv", alpha_per="target", target_block=100,
+                 restandardize_predictions=False)  # fmt: skip
+    decoder = dict(epochs=2, batch_size=32, lr=1e-3, weight_decay=0.0, hidden=16, n_blocks=1, rank=32, dropout=0.0,
+                   val_fraction=0.2, sobel_weight=0.1, contrastive_weight=0.1, seed=0)  # fmt: skip
+    run_train_decoder(betas=tmp_path / "betas.nc", features=tmp_path / "features.h5", stream="structural",
+                      targets=["vae_latent"], ridge=ridge, decoder=decoder, device="cpu", outputs=outputs)  # fmt: skip
+    scores = pd.read_csv(outputs["scores"], sep="\t")
+    assert list(scores["model"]) == ["ridge", "decoder"] and set(scores["target"]) == {"vae_latent"}
+    assert (scores["two_way_identification"] > 0.7).all() and (scores["n_voxels"] == 40).all()
+    arrays, _ = load_arrays(outputs["predictions"])
+    np.testing.assert_array_equal(arrays["nsd_id"], ids[120:])
+    ridge_expected = decoding_scores(Y[120:], arrays["vae_latent_ridge"])
+    assert scores.loc[0, "pearson_r"] == pytest.approx(ridge_expected["pearson_r"], rel=1e-6)
+    assert isinstance(load_decoder(outputs["model"]), StructuralGenerator)
+    assert len(pd.read_csv(outputs["history"], sep="\t")) == 3

@@ -1,11 +1,12 @@
 """nsdrecon.ridge against scikit-learn: exact solutions, cross-validation, leave-one-out, streaming."""
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from nsdrecon.ridge import RidgeFit, fit_ridge, kfold_splits, load_ridge, save_ridge
+from nsdrecon.ridge import RidgeFit, fit_ridge, fit_ridge_low_rank, kfold_splits, load_ridge, save_ridge
 
 torch.set_num_threads(1)
 
@@ -89,6 +90,9 @@ def test_kfold_scores_match_brute_force():
         expected[a] = 1 - ((Y - pred) ** 2).sum(0) / ((Y - Y.mean(0)) ** 2).sum(0)
     np.testing.assert_allclose(fit.cv_scores, expected, atol=1e-5)
     np.testing.assert_array_equal(fit.alphas, np.asarray(alphas)[expected.argmax(0)])
+    np.testing.assert_allclose(fit.target_scores, expected.max(0), atol=1e-5)
+    grouped = fit_ridge(X, Y, alphas, cv=4, standardize_x=False, seed=7)  # one alpha, still a score per target
+    np.testing.assert_allclose(grouped.target_scores, expected[np.argmax(expected.mean(1))], atol=1e-5)
 
 
 @pytest.mark.parametrize("n,p", [(30, 12), (25, 60)], ids=["primal", "dual"])
@@ -167,7 +171,7 @@ def test_save_load_round_trip_and_tensor_predict(tmp_path):
     save_ridge(fit, tmp_path / "ridge.safetensors")
     back = load_ridge(tmp_path / "ridge.safetensors")
     assert isinstance(back, RidgeFit) and back.scoring == fit.scoring and back.cv == "5"
-    for name in ("coef", "intercept", "alphas", "cv_scores", "group_index", "x_scale"):
+    for name in ("coef", "intercept", "alphas", "cv_scores", "group_index", "x_scale", "target_scores"):
         np.testing.assert_array_equal(getattr(back, name), getattr(fit, name))
     pred_t = back.predict(torch.as_tensor(X, dtype=torch.float32))
     np.testing.assert_allclose(pred_t.numpy(), fit.predict(X), rtol=1e-5, atol=1e-5)
@@ -179,7 +183,7 @@ def test_invalid_arguments_are_named():
     X, Y = planted(20, 5, 2, noise=1.0)
     with pytest.raises(ValueError, match="alpha_per must be one of"):
         fit_ridge(X, Y, [1.0], alpha_per="voxel")
-    with pytest.raises(ValueError, match="cv must be 'loo'"):
+    with pytest.raises(ValueError, match="cv must be .loo., .gcv."):
         fit_ridge(X, Y, [1.0], cv=1)
     with pytest.raises(ValueError, match="positive"):
         fit_ridge(X, Y, [0.0])
@@ -187,3 +191,78 @@ def test_invalid_arguments_are_named():
         fit_ridge(X, Y[:19], [1.0])
     with pytest.raises(ValueError, match=r"groups must have shape \(2,\)"):
         fit_ridge(X, Y, [1.0], groups=[0, 1, 2])
+    with pytest.raises(ValueError, match="rank must be a positive integer"):
+        fit_ridge_low_rank(X, Y, [1.0], rank=0)
+    with pytest.raises(ValueError, match="ridge expects 5 input features"):
+        fit_ridge_low_rank(X, Y, [1.0], X_test=X[:, :4])
+
+
+def brute_force_gcv(X, Y, alpha):
+    """n ||(I - H) y||^2 / (n - tr H)^2 per target, H the hat matrix with intercept."""
+    n = len(X)
+    Xc = X - X.mean(0)
+    H = np.full((n, n), 1.0 / n) + Xc @ np.linalg.solve(Xc.T @ Xc + alpha * np.eye(X.shape[1]), Xc.T)
+    resid = Y - H @ Y
+    return n * (resid**2).sum(0) / (n - np.trace(H)) ** 2
+
+
+@pytest.mark.parametrize("n,p", [(40, 15), (30, 70)], ids=["primal", "dual"])
+def test_gcv_matches_brute_force(n, p):
+    X, Y = planted(n, p, 3, noise=1.0, seed=10)
+    alphas = [0.1, 10.0, 1000.0]
+    fit = fit_ridge(X, Y, alphas, cv="gcv", alpha_per="target", scoring="mse", standardize_x=False)
+    expected = np.stack([brute_force_gcv(X, Y, a) for a in alphas])
+    np.testing.assert_allclose(fit.cv_scores, expected, rtol=1e-4)
+    np.testing.assert_array_equal(fit.alphas, np.asarray(alphas)[expected.argmin(0)])
+    grouped = fit_ridge(X, Y, alphas, cv="gcv", groups=[0, 0, 1], scoring="mse", standardize_x=False)
+    np.testing.assert_allclose(grouped.cv_scores[:, 0], expected[:, :2].mean(1), rtol=1e-4)
+
+
+def test_gcv_penalises_interpolation():
+    """p > n with a tiny alpha: df -> n and GCV explodes, so the reasonable alpha is chosen."""
+    X, Y = planted(20, 60, 2, noise=1.0, seed=11)
+    fit = fit_ridge(X, Y, [1e-9, 10.0], cv="gcv", alpha_per="target", scoring="mse")
+    assert np.all(fit.alphas == 10.0) and np.all(fit.cv_scores[0] > 1e4 * fit.cv_scores[1])
+
+
+@pytest.mark.parametrize("n,p", [(70, 25), (40, 90)], ids=["primal", "dual"])
+@pytest.mark.parametrize("cv,alpha_per", [("gcv", "target"), (4, "group"), ("loo", "target")])
+def test_low_rank_fit_at_full_rank_equals_fit_ridge(n, p, cv, alpha_per):
+    X, Y = planted(n + 15, p, 30, noise=1.0, seed=12)
+    X_test, X, Y = X[n:], X[:n], Y[:n]
+    alphas = [0.3, 30.0, 3000.0]
+    kwargs = dict(cv=cv, alpha_per=alpha_per, standardize_y=True, restandardize_predictions=True, target_block=7)
+    exact = fit_ridge(X, Y, alphas, **kwargs)
+    low = fit_ridge_low_rank(X, Y, alphas, X_test=X_test, **kwargs)
+    np.testing.assert_array_equal(low.alphas, exact.alphas)
+    np.testing.assert_allclose(low.cv_scores, exact.cv_scores, rtol=1e-6)
+    assert low.rank == min(n - 1, p, 30) or low.rank == min(n, p, 30)
+    assert rel_err(low.test_predictions, exact.predict(X_test)) < 1e-4
+    assert rel_err(low.predict(X_test), exact.predict(X_test)) < 1e-4
+    assert low.kept_fraction == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("n,p", [(80, 20), (50, 120)], ids=["primal", "dual"])
+def test_low_rank_factors_are_the_truncated_svd_of_the_ridge_weights(n, p):
+    X, Y = planted(n, p, 40, noise=0.5, seed=13)
+    exact = fit_ridge(X, Y, [1.0, 100.0], cv="gcv", alpha_per="target")
+    low = fit_ridge_low_rank(X, Y, [1.0, 100.0], rank=6, target_block=16)
+    W = exact.coef.astype(np.float64) * exact.x_scale[:, None]  # weights on standardised inputs
+    P, s, Qt = np.linalg.svd(W, full_matrices=False)
+    assert low.a.shape == (p, 6) and low.b.shape == (6, 40)
+    np.testing.assert_allclose(low.a @ low.b, (P[:, :6] * s[:6]) @ Qt[:6], atol=1e-4 * s[0])
+    assert low.kept_fraction == pytest.approx((s[:6] ** 2).sum() / (s**2).sum(), rel=1e-5)
+    np.testing.assert_allclose(low.bias, exact.intercept + exact.x_mean @ exact.coef, rtol=1e-5, atol=1e-5)
+
+
+def test_low_rank_fit_streams_targets_from_hdf5(tmp_path):
+    """Y read from an HDF5 dataset block by block gives the in-memory result."""
+    X, Y = planted(60, 100, 50, noise=1.0, seed=14)
+    with h5py.File(tmp_path / "features.h5", "w") as f:
+        f.create_dataset("y", data=Y.astype(np.float32), chunks=(60, 8))
+    with h5py.File(tmp_path / "features.h5", "r") as f:
+        streamed = fit_ridge_low_rank(X, f["y"], [1.0, 100.0], X_test=X[:5], rank=10, target_block=8)
+    in_memory = fit_ridge_low_rank(X, Y.astype(np.float32), [1.0, 100.0], X_test=X[:5], rank=10)
+    np.testing.assert_array_equal(streamed.alphas, in_memory.alphas)
+    np.testing.assert_allclose(streamed.test_predictions, in_memory.test_predictions, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(streamed.a @ streamed.b, in_memory.a @ in_memory.b, rtol=1e-4, atol=1e-5)

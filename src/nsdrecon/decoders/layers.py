@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..ridge import RidgeFit, resolve_device
+from ..devices import resolve_device
+from ..ridge import LowRankRidgeFit, RidgeFit, RidgeSelection
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +127,28 @@ class LowRankLinear(nn.Module):
         return (x @ self.a) @ self.b + self.bias
 
     @torch.no_grad()
-    def copy_ridge(self, fit: RidgeFit, device: str | torch.device = "cpu") -> None:
-        """Set the weights to the (rank-r factored) ridge map on standardised inputs."""
-        if fit.coef.shape != (self.a.shape[0], self.b.shape[1]):
+    def copy_ridge(self, fit: RidgeFit | LowRankRidgeFit, device: str | torch.device = "cpu") -> None:
+        """Set the weights to the (rank-r factored) ridge map on standardised inputs.
+
+        A :class:`~nsdrecon.ridge.RidgeFit` is factored here
+        (:func:`ridge_low_rank_factors`); a :class:`~nsdrecon.ridge.LowRankRidgeFit`
+        brings its factors, sorted by singular value, and is cut to this layer's rank.
+        """
+        expected = (self.a.shape[0], self.b.shape[1])
+        if (fit.n_features, fit.n_targets) != expected:
             raise ValueError(
-                f"ridge fit maps {fit.coef.shape[0]} voxels to {fit.coef.shape[1]} targets; "
-                f"this layer expects {self.a.shape[0]} -> {self.b.shape[1]}"
+                f"ridge fit maps {fit.n_features} voxels to {fit.n_targets} targets; "
+                f"this layer expects {expected[0]} -> {expected[1]}"
             )
+        if isinstance(fit, LowRankRidgeFit):
+            # beyond the fit's rank the singular values are zero: those rows of b start at zero
+            # (their columns of a keep the random init, so they can still learn)
+            r = min(fit.rank, self.rank)
+            self.b.zero_()
+            self.a[:, :r] = torch.as_tensor(fit.a[:, :r])
+            self.b[:r] = torch.as_tensor(fit.b[:r])
+            self.bias.copy_(torch.as_tensor(fit.bias))
+            return
         A, B, bias = ridge_low_rank_factors(fit, self.rank, device)
         self.a.copy_(A)
         self.b.copy_(B)
@@ -199,18 +215,18 @@ class RidgeDecoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     @torch.no_grad()
-    def copy_input_scaling(self, fit: RidgeFit) -> None:
+    def copy_input_scaling(self, fit: RidgeSelection) -> None:
         self.x_mean.copy_(torch.as_tensor(fit.x_mean, dtype=torch.float32))
         self.x_scale.copy_(torch.as_tensor(fit.x_scale, dtype=torch.float32))
 
 
-def check_same_inputs(fits: dict[str, RidgeFit]) -> RidgeFit:
+def check_same_inputs(fits: dict[str, RidgeSelection]) -> RidgeSelection:
     """The fits of one decoder must share the voxel statistics; return the first."""
     names = list(fits)
     first = fits[names[0]]
     for name in names[1:]:
         other = fits[name]
-        if other.coef.shape[0] != first.coef.shape[0] or not (
+        if other.x_mean.shape != first.x_mean.shape or not (
             np.allclose(other.x_mean, first.x_mean) and np.allclose(other.x_scale, first.x_scale)
         ):
             raise ValueError(

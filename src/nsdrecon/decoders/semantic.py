@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ridge import RidgeFit
+from ..ridge import LowRankRidgeFit, RidgeFit
 from .layers import LowRankLinear, ResidualMLP, RidgeDecoder, check_same_inputs, seeded, zero_init
 
 logger = logging.getLogger(__name__)
@@ -108,8 +108,8 @@ class SemanticExtractor(RidgeDecoder):
     @classmethod
     def from_ridge(
         cls,
-        image_fit: RidgeFit,
-        text_fit: RidgeFit,
+        image_fit: RidgeFit | LowRankRidgeFit,
+        text_fit: RidgeFit | LowRankRidgeFit,
         image_shape: Sequence[int],
         text_shape: Sequence[int],
         *,

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ridge import RidgeFit
+from ..ridge import LowRankRidgeFit, RidgeFit
 from .layers import LowRankLinear, ResidualMLP, RidgeDecoder, seeded, zero_init
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,12 @@ class StructuralGenerator(RidgeDecoder):
 
     @classmethod
     def from_ridge(
-        cls, fit: RidgeFit, latent_shape: Sequence[int], *, device: str | torch.device = "cpu", **kwargs
+        cls,
+        fit: RidgeFit | LowRankRidgeFit,
+        latent_shape: Sequence[int],
+        *,
+        device: str | torch.device = "cpu",
+        **kwargs,
     ) -> StructuralGenerator:
         """A generator whose initial output is ``fit.predict`` reshaped to ``latent_shape``.
 

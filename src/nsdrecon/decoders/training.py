@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
-from ..ridge import resolve_device
+from ..devices import resolve_device
 from .layers import RidgeDecoder
 
 logger = logging.getLogger(__name__)

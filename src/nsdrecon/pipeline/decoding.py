@@ -1,9 +1,13 @@
 """Stage ``train_decoder``: ridge per target, then the ridge-initialised stream decoder.
 
 The ridge is fitted on the training part of a validation split (alpha by
-cross-validation), the decoder starts exactly at the ridge solution and is
-fine-tuned with early stopping on the held-out part, so it can only match or
-beat ridge there. Test-set predictions of both, and their scores, are written
+cross-validation), without forming the voxels x targets weight matrix: its
+test predictions come from the kernel form and the decoder's input projection
+from its rank-``decoders.rank`` factors (:func:`nsdrecon.ridge.fit_ridge_low_rank`).
+The decoder starts at the (rank-r) ridge solution and is fine-tuned with early
+stopping on the held-out part, so it can only match or beat its start there.
+Test-set predictions of both, and their held-out scores per decoding target
+(mean Pearson r, two-way identification in feature space, MSE), are written
 next to the decoder.
 """
 
@@ -27,7 +31,8 @@ from ..decoders import (
 )
 from ..features import read_features
 from ..h5io import save_arrays
-from ..ridge import fit_ridge, resolve_device
+from ..devices import resolve_device
+from ..ridge import fit_ridge_low_rank
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +54,14 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
 
     fit_idx, _ = validation_split(len(X), decoder["val_fraction"], decoder["seed"])
     fits = {
-        t: fit_ridge(
+        t: fit_ridge_low_rank(
             X[fit_idx], Y[t][fit_idx].reshape(len(fit_idx), -1), ridge["alphas"],
-            cv=ridge["cv_folds"], alpha_per=ridge["alpha_per"], device=dev, seed=decoder["seed"],
+            rank=decoder["rank"], X_test=X_test, cv=ridge_cv(ridge), alpha_per=ridge["alpha_per"],
+            restandardize_predictions=ridge["restandardize_predictions"], target_block=ridge["target_block"],
+            device=dev, seed=decoder["seed"],
         )
         for t in targets
-    }
+    }  # fmt: skip
     kwargs = {k: decoder[k] for k in ("rank", "hidden", "n_blocks", "dropout", "seed")}
     if stream == "structural":
         model = StructuralGenerator.from_ridge(
@@ -74,7 +81,7 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
     predicted = predict(result.model, X_test, dev)
     rows, arrays = [], {"nsd_id": test_ids}
     for t in targets:
-        ridge_pred = fits[t].predict(X_test).reshape(Y_test[t].shape)
+        ridge_pred = fits[t].test_predictions.reshape(Y_test[t].shape)
         arrays[t] = predicted[OUTPUT_NAME[t]]
         arrays[f"{t}_ridge"] = ridge_pred
         for model_name, pred in (("ridge", ridge_pred), ("decoder", arrays[t])):
@@ -89,6 +96,11 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
     table = pd.DataFrame(rows)
     write_text(outputs["scores"], table.to_csv(sep="\t", index=False))
     logger.info("held-out scores:\n%s", table.to_string(index=False))
+
+
+def ridge_cv(ridge: dict) -> int | str:
+    """The ``cv`` argument of the ridge solvers from the config's ``ridge`` section."""
+    return ridge["cv_folds"] if ridge["cv"] == "kfold" else ridge["cv"]
 
 
 @torch.inference_mode()
