@@ -95,6 +95,19 @@ def test_pixcorr_is_pearson_of_bicubic_resized_rgb(rng):
     np.testing.assert_allclose(pixcorr(gt, rec), expected, rtol=1e-12)
 
 
+def test_pixcorr_of_known_correlations(rng):
+    gt = smooth_images(rng, 4, 32)
+    np.testing.assert_allclose(pixcorr(gt, 255 - gt), -1.0, atol=1e-12)  # negative image
+    # an affine change of contrast keeps r = 1 wherever no pixel clips
+    contrast = (gt.astype(float) * 0.5 + 60).round().astype(np.uint8)
+    assert pixcorr(gt, contrast).min() > 0.9999
+    # gt + independent noise of equal variance: r = 1 / sqrt(2)
+    flat = rng.normal(128, 20, (2, 64, 64, 3))
+    noisy = flat + rng.normal(0, 20, flat.shape)
+    r = pixcorr(flat.clip(0, 255).astype(np.uint8), noisy.clip(0, 255).astype(np.uint8))
+    np.testing.assert_allclose(r, 1 / np.sqrt(2), atol=0.02)
+
+
 def test_ssim_variants_differ_and_each_matches_skimage(rng):
     gt = smooth_images(rng, 1, 48)
     noisy = np.clip(gt.astype(int) + rng.normal(0, 40, gt.shape), 0, 255).astype(np.uint8)
@@ -124,6 +137,11 @@ def test_conventions_resize_as_specified(rng):
     pil = np.asarray(Image.fromarray(rec[0]).resize((224, 224), Image.Resampling.BILINEAR)) / 255.0
     np.testing.assert_allclose(bd[0].permute(1, 2, 0).numpy(), pil, atol=1e-6)
     assert network_inputs(rec, 342, "mindeye").shape == (2, 3, 342, 342)
+    # MindEye's torchvision (0.15 / 0.16) resized tensors without antialiasing: plain bilinear interpolation
+    tensor = torch.from_numpy(rec).permute(0, 3, 1, 2).float() / 255.0
+    base = torch.nn.functional.interpolate(tensor, size=(256, 256), mode="bilinear", align_corners=False)
+    expected = torch.nn.functional.interpolate(base, size=(224, 224), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(network_inputs(rec, 224, "mindeye"), expected, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="convention"):
         network_inputs(rec, 224, "takagi")
     with pytest.raises(ValueError, match="uint8"):
@@ -272,5 +290,21 @@ def test_clip_loads_pretrained_folder_or_fails_clearly(rng, clip_folder, tmp_pat
         expected = model(pixel_values=pixels).image_embeds.numpy()
     np.testing.assert_allclose(network.extract(images)["CLIP"], expected, rtol=1e-5, atol=1e-6)
 
-    with pytest.raises(FileNotFoundError, match="could not load pretrained weights"):
-        load_feature_networks("random", str(clip_folder), False, names=["CLIP"])  # config only, no weights
+
+
+def test_clip_without_weights_warns_once_and_never_stops_the_pixel_metrics(rng, clip_folder, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="nsdrecon.metrics.feature_nets"):
+        (network,) = load_feature_networks("auto", str(clip_folder), False, names=["CLIP"])  # config, no weights
+    assert network.weights_label == WEIGHTS_RANDOM_MISSING and network.input_size == 32
+    assert len(caplog.records) == 1 and "could not load pretrained weights" in caplog.records[0].getMessage()
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nsdrecon.metrics.feature_nets"):
+        networks = load_feature_networks("auto", str(tmp_path / "no-such-clip"), False, names=["CLIP"])
+    assert networks == []
+    assert len(caplog.records) == 1 and "left out" in caplog.records[0].getMessage()
+    gt, rec = smooth_images(rng, 3, 40), smooth_images(rng, 3, 40)
+    table = evaluate_reconstructions(gt, rec, networks)
+    assert table["CLIP"].isna().all() and table[["PixCorr", "SSIM"]].notna().all().all()
+    with pytest.raises(FileNotFoundError, match="no vision config"):
+        load_feature_networks("auto", str(tmp_path / "no-such-clip"), True, names=["CLIP"])

@@ -1,15 +1,27 @@
 """Tests of nsdrecon.plotting: each figure writes a PNG and a PDF of paper size; inputs are validated."""
 
+import subprocess
+import sys
+
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from nsdrecon.interpretability import roi_weight_shares
 from nsdrecon.metrics import METRICS, WEIGHTS_RANDOM_MISSING, weights_column
-from nsdrecon.plotting import plot_metric_bars, plot_reconstruction_grid, plot_subject_masks
+from nsdrecon.plotting import (
+    plot_ablations,
+    plot_metric_bars,
+    plot_pathways,
+    plot_reconstruction_grid,
+    plot_subject_masks,
+    plot_weight_maps,
+    weight_volume,
+)
 from nsdrecon.plotting.style import wrap_label
-from nsdrecon.tables import summarize
+from nsdrecon.tables import summarize, write_tables
 
 
 @pytest.fixture
@@ -44,20 +56,81 @@ def test_reconstruction_grid(rng, tmp_path):
         plot_reconstruction_grid(stimuli, {"havir": recons["havir"][:3]}, png, pdf)
 
 
-def test_metric_bars(rng, tmp_path):
+def per_image_metrics(rng, subjects, methods, n_images=3):
     rows = []
-    for subject in ["subj01", "subj02"]:
-        for method in ["havir", "pixel_ridge"]:
-            for image in range(3):
+    for subject in subjects:
+        for method in methods:
+            for image in range(n_images):
                 row = {"subject": subject, "method": method}
                 row.update({metric: rng.random() for metric in METRICS})
                 row[weights_column("AlexNet")] = WEIGHTS_RANDOM_MISSING
                 rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_metric_bars(rng, tmp_path, caplog):
+    summary = summarize(per_image_metrics(rng, ["subj01", "subj02"], ["havir", "pixel_ridge"]))
     png, pdf = tmp_path / "bars.png", tmp_path / "bars.pdf"
-    plot_metric_bars(summarize(pd.DataFrame(rows)), png, pdf, title_note="random-weight tiny models")
+    plot_metric_bars(summary, png, pdf, title_note="random-weight tiny models")
     check_outputs(png, pdf, min_width=1200, min_height=900)
     with pytest.raises(ValueError, match="lacks columns"):
         plot_metric_bars(pd.DataFrame({"subject": ["subj01"], "method": ["havir"]}), png, pdf)
+
+    # the metrics TSV holds the published rows too: they are drawn once, as reference markers, not as bars
+    paths = [tmp_path / f"metrics.{kind}" for kind in ("tsv", "md", "tex")]
+    write_tables(summary, *paths)
+    table = pd.read_csv(paths[0], sep="\t")
+    assert (table["source"] == "published").sum() == 5
+    with caplog.at_level("INFO", logger="nsdrecon.plotting.metrics"):
+        plot_metric_bars(table, png, pdf)
+    assert "metric bars (2 methods x 3 subjects)" in caplog.text
+
+
+def test_ablations(rng, tmp_path, caplog):
+    methods = ["havir", "havir_no_structure", "havir_no_text", "pixel_ridge"]
+    summary = summarize(per_image_metrics(rng, ["subj01", "subj02", "subj05"], methods))
+    png, pdf = tmp_path / "ablations.png", tmp_path / "ablations.pdf"
+    with caplog.at_level("INFO", logger="nsdrecon.plotting.ablations"):
+        plot_ablations(summary, png, pdf, title_note="tiny random-weight models")
+    assert "ablations ['havir_no_structure', 'havir_no_text'] vs havir (3 subjects)" in caplog.text
+    check_outputs(png, pdf, min_width=1200, min_height=900)
+    with pytest.raises(ValueError, match="at least one ablation"):
+        plot_ablations(summary[summary["method"].isin(["havir", "pixel_ridge"])], png, pdf)
+    with pytest.raises(ValueError, match=r"missing \['havir_no_image'\]"):
+        plot_ablations(summary, png, pdf, ablations=["havir_no_image"])
+
+
+def test_weight_maps(rng, tmp_path):
+    shape = (18, 22, 18)
+    x, y, z = np.indices(shape)
+    background = np.exp(-((x - 9) ** 2 + (y - 11) ** 2 + (z - 9) ** 2) / 60.0)
+    ijk = {"structural": np.argwhere((background > 0.3) & (y < 8)), "semantic": np.argwhere((background > 0.3) & (y >= 8))}
+    volumes = {stream: weight_volume(v, rng.random(len(v)), shape) for stream, v in ijk.items()}
+    assert np.isfinite(volumes["structural"]).sum() == len(ijk["structural"])
+    png, pdf = tmp_path / "weights.png", tmp_path / "weights.pdf"
+    plot_weight_maps(volumes, background, png, pdf, subject="subj01", title_note="synthetic subjects")
+    check_outputs(png, pdf, min_width=1200, min_height=400)
+    with pytest.raises(ValueError, match="does not match the background"):
+        plot_weight_maps({"semantic": volumes["semantic"][:-1]}, background, png, pdf, subject="subj01")
+    with pytest.raises(ValueError, match="outside the volume"):
+        weight_volume(np.array([[18, 0, 0]]), np.ones(1), shape)
+
+
+def test_pathways(rng, tmp_path):
+    rows = []
+    for subject in ["subj01", "subj02", "subj07"]:
+        for stream, groups in [("structural", ["V1", "V2", "other"]), ("semantic", ["faces", "places", "ventral"])]:
+            rows += [(subject, stream, group, rng.random()) for group in groups for _ in range(4)]
+    shares = roi_weight_shares(pd.DataFrame(rows, columns=["subject", "stream", "roi_group", "weight"]))
+    overlap = pd.DataFrame(
+        {"subject": ["subj01", "subj02", "subj07"], "structural_only": [200, 180, 150],
+         "semantic_only": [300, 320, 280], "both": [20, 0, 45], "dice": [0.07, 0.0, 0.17]}
+    )
+    png, pdf = tmp_path / "pathways.png", tmp_path / "pathways.pdf"
+    plot_pathways(shares, overlap, png, pdf, overlap_rule="structural", title_note="synthetic subjects")
+    check_outputs(png, pdf, min_width=1200, min_height=700)
+    with pytest.raises(ValueError, match=r"lacks subjects \['subj07'\]"):
+        plot_pathways(shares, overlap.iloc[:2], png, pdf)
 
 
 def test_subject_masks(tmp_path):
@@ -74,3 +147,23 @@ def test_subject_masks(tmp_path):
 def test_wrap_label_breaks_after_underscores():
     assert wrap_label("havir_no_structure", width=10) == "havir_no_\nstructure"
     assert wrap_label("havir") == "havir"
+
+
+def test_tables_and_figures_import_without_torch():
+    """Table and figure rules run in the data env (envs/data.yaml), which has no torch or torchvision."""
+    code = """
+import sys
+
+class NoDeepLearning:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "torchvision", "transformers", "diffusers"}:
+            raise ModuleNotFoundError(f"blocked: {name}")
+
+sys.meta_path.insert(0, NoDeepLearning())
+import nsdrecon.plotting, nsdrecon.tables, nsdrecon.pipeline.figures
+from nsdrecon.metrics import METRICS
+print(len(METRICS))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "8"

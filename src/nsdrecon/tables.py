@@ -24,13 +24,13 @@ from nsdrecon.metrics.names import (
     WEIGHTS_PRETRAINED,
 )
 
-__all__ = ["REFERENCE_RESULTS", "MEAN_SUBJECT", "summarize", "format_table", "write_tables"]
+__all__ = ["REFERENCE_RESULTS", "MEAN_SUBJECT", "SOURCE_OURS", "SOURCE_PUBLISHED", "summarize", "format_table", "write_tables"]
 
 logger = logging.getLogger(__name__)
 
 MEAN_SUBJECT = "mean"
-_SOURCE_OURS = "this run"
-_SOURCE_PUBLISHED = "published"
+SOURCE_OURS = "this run"
+SOURCE_PUBLISHED = "published"
 
 # Published results (methods.md "Reference results"), identification metrics as fractions.
 # REFERENCE_RESULTS columns: method, scope ("subject 1" / "mean of 4 subjects"), n_images (test images),
@@ -101,11 +101,11 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
 
 def _combined(summary: pd.DataFrame, include_reference: bool) -> pd.DataFrame:
     """Our rows (source "this run") followed by the published main rows (source "published")."""
-    ours = summary.assign(source=_SOURCE_OURS)
+    ours = summary.assign(source=SOURCE_OURS)
     if not include_reference:
         return ours[["source", *summary.columns]]
     published = REFERENCE_RESULTS[~REFERENCE_RESULTS["ablation"]].rename(columns={"scope": "subject"})
-    published = published.assign(source=_SOURCE_PUBLISHED)[["source", "subject", "method", "n_images", *METRICS]]
+    published = published.assign(source=SOURCE_PUBLISHED)[["source", "subject", "method", "n_images", *METRICS]]
     return pd.concat([ours, published], ignore_index=True)[["source", *summary.columns]]
 
 

@@ -5,7 +5,7 @@
 rule evaluate:
     input:
         reconstructions="results/{subject}/{method}/reconstructions.h5",
-        stimuli=nsd(layout.stimuli()),
+        stimuli=lambda wc: subject_stimuli(wc.subject),
     output:
         "results/{subject}/{method}/metrics.tsv",
     log:

@@ -2,8 +2,8 @@
 identification on AlexNet / Inception / CLIP features, correlation distance on
 EffNet-B / SwAV features, under Brain-Diffuser's or MindEye's resizing conventions."""
 
-from nsdrecon.metrics.evaluate import evaluate_reconstructions
-from nsdrecon.metrics.feature_nets import FeatureNetwork, cached_checkpoint, load_feature_networks
+from importlib import import_module
+
 from nsdrecon.metrics.identification import (
     correlation_distance,
     pearson_matrix,
@@ -25,8 +25,27 @@ from nsdrecon.metrics.names import (
     WEIGHTS_RANDOM_MISSING,
     weights_column,
 )
-from nsdrecon.metrics.pixel import SSIM_VARIANTS, pixcorr, ssim
-from nsdrecon.metrics.resize import network_inputs, pixel_metric_inputs
+
+# Parts that need torch / torchvision, imported on first use: tables and figures
+# (which only need the names above) then run in an environment without them.
+_LAZY = {
+    "evaluate_reconstructions": "evaluate",
+    "FeatureNetwork": "feature_nets",
+    "cached_checkpoint": "feature_nets",
+    "load_feature_networks": "feature_nets",
+    "SSIM_VARIANTS": "pixel",
+    "pixcorr": "pixel",
+    "ssim": "pixel",
+    "network_inputs": "resize",
+    "pixel_metric_inputs": "resize",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f"nsdrecon.metrics.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CONVENTIONS",

@@ -15,7 +15,9 @@ seeded random weights and a weights label saying so, which travels into the
 metric tables and figures. CLIP is loaded from a Hugging Face id or a local
 folder (a folder with an ``image_encoder`` subfolder, as Versatile Diffusion
 ships, is read from that subfolder), or built from its config with seeded
-random weights when ``clip_random_init`` is set.
+random weights when ``clip_random_init`` is set or when its weights cannot be
+loaded (one warning); with neither weights nor config it is left out (one
+warning) and its metric is NaN. Pixel metrics never need any weights.
 
 Input sizes: ``brain_diffuser`` feeds every network at 224 (PIL bilinear);
 ``mindeye`` at AlexNet 256, Inception 342, EffNet-B 255, SwAV 224. CLIP is
@@ -45,7 +47,8 @@ from nsdrecon.metrics.names import (
     WEIGHTS_RANDOM_MISSING,
     check_convention,
 )
-from nsdrecon.metrics.resize import check_images, network_inputs
+from nsdrecon.metrics.images import check_images
+from nsdrecon.metrics.resize import network_inputs
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -269,28 +272,45 @@ class _ClipImageEmbedding(nn.Module):
 
 def _clip_network(
     source: str, random_init: bool, convention: str, seed: int, device: str | torch.device
-) -> FeatureNetwork:
+) -> FeatureNetwork | None:
+    """CLIP from ``source``; without loadable weights: random weights from its config, or None (left out).
+
+    Missing weights give one warning (not an error) so that the other metrics still run.
+    """
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     subfolder = "image_encoder" if (Path(source) / "image_encoder" / "config.json").is_file() else ""
-    if random_init:
+    model = None
+    if not random_init:
+        try:
+            model = CLIPVisionModelWithProjection.from_pretrained(source, subfolder=subfolder, dtype=torch.float32)
+            label = WEIGHTS_PRETRAINED
+        except OSError as exc:
+            reason = f"could not load pretrained weights from {source!r} ({str(exc).splitlines()[0]})"
+    if model is None:
         try:
             config = CLIPVisionConfig.from_pretrained(source, subfolder=subfolder)
         except OSError as exc:
-            raise FileNotFoundError(
-                f"CLIP: no vision config found in {source!r} (looked in subfolder {subfolder!r}): {exc}"
-            ) from exc
+            if random_init:
+                raise FileNotFoundError(
+                    f"CLIP: no vision config found in {source!r} (looked in subfolder {subfolder!r}): {exc}"
+                ) from exc
+            logger.warning(
+                "CLIP: %s and no config to build it from; the CLIP metric is left out (NaN). On a machine with "
+                "internet run `hf download %s` (or give a local folder) and set HF_HUB_OFFLINE=1.",
+                reason,
+                source,
+            )
+            return None
         model = _seeded(lambda: CLIPVisionModelWithProjection(config), seed)
-        label = WEIGHTS_RANDOM_CONFIGURED
-    else:
-        try:
-            model = CLIPVisionModelWithProjection.from_pretrained(source, subfolder=subfolder, dtype=torch.float32)
-        except OSError as exc:
-            raise FileNotFoundError(
-                f"CLIP: could not load pretrained weights from {source!r}: {exc}. On a machine with internet run "
-                f"`hf download {source}` (or give a local folder), or set evaluate.clip_random_init: true"
-            ) from exc
-        label = WEIGHTS_PRETRAINED
+        label = WEIGHTS_RANDOM_CONFIGURED if random_init else WEIGHTS_RANDOM_MISSING
+        if not random_init:
+            logger.warning(
+                "CLIP: %s; using seeded random weights from its config, so the CLIP metric is NOT comparable "
+                "with published values. On a machine with internet run `hf download %s` (or give a local folder).",
+                reason,
+                source,
+            )
     size = int(model.config.image_size)
     return FeatureNetwork(
         name="CLIP",
@@ -326,7 +346,9 @@ def load_feature_networks(
         (``"openai/clip-vit-large-patch14"``; a Versatile Diffusion folder is
         read from its ``image_encoder`` subfolder); ``None`` leaves CLIP out.
     clip_random_init : build CLIP from ``clip_source``'s config with seeded
-        random weights instead of loading its weights.
+        random weights instead of loading its weights. Without it, CLIP weights
+        that cannot be loaded give one warning and random weights from the
+        config (labelled so), or, with no config either, no CLIP network.
     device : torch device the networks run on.
     convention : ``"brain_diffuser"`` or ``"mindeye"`` (input sizes, EffNet-B weights).
     seed : seed of every random initialisation.
@@ -349,8 +371,8 @@ def load_feature_networks(
         if name not in names:
             continue
         if name == "CLIP":
-            if clip_source is not None:
-                networks.append(_clip_network(clip_source, clip_random_init, convention, seed, device))
+            clip = None if clip_source is None else _clip_network(clip_source, clip_random_init, convention, seed, device)
+            networks += [clip] if clip is not None else []
         else:
             networks.append(_torchvision_network(specs[name], weights, convention, seed, device))
     return networks

@@ -8,9 +8,10 @@
     Every image first resized to 256x256 (tensor bilinear). Pixel metrics: then
     bilinear to 425x425. Feature networks: then bilinear to the network's size
     (AlexNet 256, Inception 342, CLIP 224, EffNet-B 255, SwAV 224). Tensor
-    resizes use ``antialias=True`` (torchvision >= 0.17 default; MindEye1 ran
-    with torchvision 0.15 without antialiasing, which only matters when
-    downsampling, e.g. 512 -> 256).
+    resizes do not antialias, as in the peers' code: MindEye1 (torchvision
+    0.15) and MindEye2 (0.16) resized tensors with ``antialias=None``, which
+    those versions treat as no antialiasing (0.17 changed the default to True).
+    It matters only when downsampling (512 -> 256, 256 -> 224 or 255).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
+from nsdrecon.metrics.images import check_images
 from nsdrecon.metrics.names import check_convention
 
 __all__ = [
@@ -33,16 +35,6 @@ __all__ = [
 
 MINDEYE_BASE_SIZE = 256
 MINDEYE_PIXEL_SIZE = 425
-
-
-def check_images(name: str, images: np.ndarray) -> np.ndarray:
-    """Return ``images`` if it is a uint8 array of shape (N, H, W, 3), else raise ``ValueError``."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(
-            f"{name}: expected a uint8 array of shape (N, H, W, 3), found dtype {images.dtype} shape {images.shape}"
-        )
-    return images
 
 
 def pil_resize(images: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
@@ -68,12 +60,15 @@ def pil_resize(images: np.ndarray, size: tuple[int, int], resample: Image.Resamp
 
 
 def _tensor_resize(images: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, H, W, 3) array or float (N, 3, H, W) tensor -> float (N, 3, size, size) in [0, 1], bilinear."""
+    """uint8 (N, H, W, 3) array or float (N, 3, H, W) tensor -> float (N, 3, size, size) in [0, 1].
+
+    Bilinear without antialiasing, as MindEye's torchvision (0.15, 0.16) resized tensors.
+    """
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
     if images.shape[-2:] == (size, size):
         return images
-    return TF.resize(images, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    return TF.resize(images, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
 
 
 def pixel_metric_inputs(gt: np.ndarray, rec: np.ndarray, convention: str) -> tuple[np.ndarray, np.ndarray]:

@@ -28,14 +28,20 @@ from nsdrecon.plotting.style import (
     save_figure,
     set_title,
 )
-from nsdrecon.tables import MEAN_SUBJECT, REFERENCE_RESULTS
+from nsdrecon.tables import MEAN_SUBJECT, REFERENCE_RESULTS, SOURCE_OURS
 
-__all__ = ["plot_metric_bars"]
+__all__ = ["Y_LABELS", "our_rows", "plot_metric_bars", "set_metric_title"]
 
 logger = logging.getLogger(__name__)
 
-_Y_LABELS = {"PixCorr": "Pearson r", "SSIM": "SSIM", "EffNet-B": "correlation distance", "SwAV": "correlation distance"}
-_REFERENCE_DASHES = ["--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 2))]
+Y_LABELS = {
+    "PixCorr": "Pearson r",
+    "SSIM": "SSIM (0 to 1)",
+    "EffNet-B": "correlation distance (1 − r)",
+    "SwAV": "correlation distance (1 − r)",
+}
+_REFERENCE_MARKERS = ["o", "s", "D", "^", "v", "P", "X"]
+_PUBLISHED_TICK = "published"
 
 
 def _random_weights(summary: pd.DataFrame, metric: str) -> bool:
@@ -44,6 +50,26 @@ def _random_weights(summary: pd.DataFrame, metric: str) -> bool:
     if metric not in NETWORK_OF_METRIC or column not in summary.columns:
         return False
     return any(label != WEIGHTS_PRETRAINED for label in summary[column].dropna().astype(str))
+
+
+def set_metric_title(ax, summary: pd.DataFrame, metric: str) -> None:
+    """Panel title: the metric, its direction, and (in red) "random weights" when its network had no pretrained weights."""
+    random_weights = _random_weights(summary, metric)
+    lines = [f"{metric} ↓", "(lower is better)"] if metric in LOWER_IS_BETTER else [f"{metric} ↑"]
+    lines += ["random weights"] if random_weights else []
+    ax.set_title("\n".join(lines), color=WARNING_COLOUR if random_weights else "black")
+
+
+def our_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows of this run only: a metrics table's published rows (``source`` column) are drawn as references."""
+    return summary[summary["source"] == SOURCE_OURS] if "source" in summary.columns else summary
+
+
+def _draw_references(ax, rows: list[dict], metric: str, x: float) -> None:
+    """Published values as grey markers spread around ``x`` (one marker shape per published row)."""
+    offsets = [0.0] if len(rows) == 1 else [-0.3 + 0.6 * i / (len(rows) - 1) for i in range(len(rows))]
+    for row, marker, offset in zip(rows, _REFERENCE_MARKERS, offsets):
+        ax.plot(x + offset, row[metric], marker=marker, ls="none", ms=4, mfc="white", mec=REFERENCE_COLOUR, mew=0.9)
 
 
 def plot_metric_bars(
@@ -55,21 +81,25 @@ def plot_metric_bars(
     title: str = "Reconstruction metrics",
     title_note: str = "",
 ) -> None:
-    """One panel per metric: bars per method grouped by subject, published values as horizontal lines.
+    """One panel per metric: bars per method grouped by subject; published values as markers beside them.
 
     Parameters
     ----------
-    summary : output of :func:`nsdrecon.tables.summarize` (columns subject, method, the 8 metrics,
-        optional ``weights:<network>`` labels; panels of networks without pretrained weights say so)
+    summary : output of :func:`nsdrecon.tables.summarize`, or the metrics TSV of
+        :func:`nsdrecon.tables.write_tables` (its ``source == "published"`` rows are
+        skipped: references come from ``references`` and are drawn once)
+        (columns subject, method, the 8 metrics, optional ``weights:<network>`` labels;
+        panels of networks without pretrained weights say so)
     out_png, out_pdf : output files (written atomically)
     references : published rows (columns method, scope, the metrics; rows with ``ablation`` True
-        are skipped); None draws none
+        are skipped), drawn as markers in a "published" group right of the bars; None draws none
     title : figure title
     title_note : second title line, e.g. "random-weight tiny models: images are noise"
     """
     missing = [column for column in ["subject", "method", *METRICS] if column not in summary.columns]
     if missing:
         raise ValueError(f"summary lacks columns {missing}; found {list(summary.columns)}")
+    summary = our_rows(summary)
     methods = list(dict.fromkeys(summary["method"]))
     subjects = sorted(set(summary["subject"]) - {MEAN_SUBJECT})
     subjects += [MEAN_SUBJECT] if MEAN_SUBJECT in set(summary["subject"]) else []
@@ -77,9 +107,10 @@ def plot_metric_bars(
     if references is not None and "ablation" in references.columns:
         references = references[~references["ablation"].astype(bool)]
     reference_rows = [] if references is None else references.to_dict("records")
+    ticks = subjects + ([_PUBLISHED_TICK] if reference_rows else [])
 
     with paper_style():
-        fig = new_figure(FULL_WIDTH_IN, 5.4)
+        fig = new_figure(FULL_WIDTH_IN, 5.6)
         axes = fig.subplots(2, 4).ravel()
         for ax, metric in zip(axes, METRICS):
             sns.barplot(
@@ -94,32 +125,36 @@ def plot_metric_bars(
                 legend=False,
                 ax=ax,
             )
-            for row, dashes in zip(reference_rows, _REFERENCE_DASHES):
-                ax.axhline(row[metric], color=REFERENCE_COLOUR, ls=dashes, lw=0.9)
+            if reference_rows:
+                _draw_references(ax, reference_rows, metric, len(subjects))
+                ax.axvline(len(subjects) - 0.5, color="black", lw=0.4, ls=":")
             if metric in IDENTIFICATION_METRICS:
                 ax.axhline(0.5, color="black", ls=(0, (1, 1)), lw=0.6)
                 ax.set_ylim(0, 1.02)
             ax.axhline(0, color="black", lw=0.5)
-            lines = [f"{metric} ↓", "(lower is better)"] if metric in LOWER_IS_BETTER else [f"{metric} ↑"]
-            random_weights = _random_weights(summary, metric)
-            lines += ["random weights"] if random_weights else []
-            ax.set_title("\n".join(lines), color=WARNING_COLOUR if random_weights else "black")
-            ax.set_ylabel(_Y_LABELS.get(metric, "two-way identification"))
+            ax.set_xticks(range(len(ticks)), ticks)
+            ax.set_xlim(-0.6, len(ticks) - 0.4)
+            set_metric_title(ax, summary, metric)
+            ax.set_ylabel(Y_LABELS.get(metric, "two-way identification"))
             ax.set_xlabel("")
-            if len(subjects) > 3:
-                ax.tick_params(axis="x", labelrotation=45)
-                for label in ax.get_xticklabels():
-                    label.set_horizontalalignment("right")
+            ax.tick_params(axis="x", labelrotation=35)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+                label.set_rotation_mode("anchor")
 
         handles = [Patch(facecolor=colours[method], label=method) for method in methods]
         handles += [
             Line2D(
-                [], [], color=REFERENCE_COLOUR, ls=dashes, lw=0.9, label=f"{row['method']}, {row['scope']} (published)"
+                [], [], marker=marker, ls="none", ms=4, mfc="white", mec=REFERENCE_COLOUR, mew=0.9,
+                label=f"{row['method']}, {row['scope']}",
             )
-            for row, dashes in zip(reference_rows, _REFERENCE_DASHES)
+            for row, marker in zip(reference_rows, _REFERENCE_MARKERS)
         ]
         handles.append(Line2D([], [], color="black", ls=(0, (1, 1)), lw=0.6, label="chance (identification)"))
-        fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=3, frameon=False,
+            title="bars: this run (per subject, and mean of subjects);  markers: published values (methods.md)",
+        )
         set_title(fig, title, title_note)
         save_figure(fig, out_png, out_pdf)
     logger.info("metric bars (%d methods x %d subjects) -> %s", len(methods), len(subjects), out_png)

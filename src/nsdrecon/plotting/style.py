@@ -8,6 +8,7 @@ inside :func:`paper_style`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -60,9 +61,19 @@ PAPER_RC = {
 
 @contextlib.contextmanager
 def paper_style() -> Iterator[None]:
-    """Context in which figures are drawn and saved with the paper rcParams."""
-    with matplotlib.rc_context(PAPER_RC):
-        yield
+    """Context in which figures are drawn and saved with the paper rcParams.
+
+    fontTools' per-glyph INFO messages while subsetting fonts into the PDF are
+    held back inside it, so rule logs stay readable.
+    """
+    font_logger = logging.getLogger("fontTools")
+    level = font_logger.level
+    font_logger.setLevel(max(level, logging.WARNING))
+    try:
+        with matplotlib.rc_context(PAPER_RC):
+            yield
+    finally:
+        font_logger.setLevel(level)
 
 
 def new_figure(width: float, height: float) -> Figure:
