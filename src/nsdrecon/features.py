@@ -22,28 +22,37 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import diffusers
 import h5py
 import numpy as np
 import torch
 import transformers
+from diffusers import AutoencoderKL
 from tqdm.auto import tqdm
 
-from nsdrecon.atomic import atomic_path
+from nsdrecon.models.stable_diffusion import StableDiffusion
 from nsdrecon.models.versatile_diffusion import VersatileDiffusion
 from nsdrecon.nsd.stimuli import read_stimuli
+from nsdrecon.resumable import RowWriter, inputs_digest
+
+if TYPE_CHECKING:  # the diffusion package imports this module
+    from nsdrecon.diffusion.clip_layers import ClipLayerFeatures
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FEATURE_NAMES",
+    "compute_minddiffuser_features",
     "compute_stimulus_features",
     "encode_clip_image_tokens",
     "encode_clip_text_tokens",
     "encode_vae_latents",
     "read_features",
+    "sd_text_batch",
+    "vae_latent_batch",
+    "write_feature_rows",
 ]
 
 FEATURE_NAMES = ("vae_latent", "clip_image", "clip_text")
@@ -135,11 +144,76 @@ def compute_stimulus_features(
     nsd_ids : sequence of n_images int
         Unique ids of the stimuli (NSD's 0-based ``73KID``).
     out_path : str or path
-        HDF5 file, written atomically, with datasets ``nsd_id`` (n_images,),
-        ``vae_latent``, ``clip_image``, ``clip_text`` (float32, shapes as the
-        ``encode_*`` functions) and attributes recording the model and the
-        library versions.
+        HDF5 file with datasets ``nsd_id`` (n_images,), ``vae_latent``,
+        ``clip_image``, ``clip_text`` (float32, shapes as the ``encode_*``
+        functions) and attributes recording the model and the library
+        versions. Written batch by batch through :class:`~nsdrecon.resumable.RowWriter`:
+        a killed run resumes after its last finished batch, and the file
+        appears only complete.
     batch_size : int, default=32
+    """
+    shapes = {"vae_latent": vd.latent_shape, "clip_image": vd.image_tokens, "clip_text": vd.text_tokens}
+
+    def encode(images: np.ndarray, texts: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+        return {
+            "vae_latent": _vae_latent_batch(vd, images),
+            "clip_image": _clip_image_batch(vd, images),
+            "clip_text": _clip_text_batch(vd, texts),
+        }
+
+    write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, _provenance(vd), batch_size)
+
+
+def compute_minddiffuser_features(
+    sd: StableDiffusion,
+    clip_features: ClipLayerFeatures,
+    images_uint8: Any | str | os.PathLike,
+    captions: Sequence[Sequence[str]],
+    nsd_ids: Sequence[int] | np.ndarray,
+    out_path: str | os.PathLike,
+    *,
+    batch_size: int = 32,
+) -> None:
+    """MindDiffuser's decoding targets of the given stimuli, written to HDF5 as :func:`compute_stimulus_features`.
+
+    Datasets: ``sd_latent`` (SD's VAE latent, scaled), ``sd_text`` (SD's text
+    conditioning, all 77 tokens, mean over captions; the decoder keeps the
+    first ones) and ``clip_<name>`` for each of ``clip_features.names``
+    (flattened CLIP ViT-B/32 layer features and the projected embedding).
+    """
+    probe = clip_features.batch_features(np.zeros((1, 8, 8, 3), np.uint8))
+    shapes = {"sd_latent": sd.latent_shape, "sd_text": sd.text_tokens}
+    shapes.update({f"clip_{name}": value.shape[1:] for name, value in probe.items()})
+
+    def encode(images: np.ndarray, texts: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+        clip = clip_features.batch_features(images)
+        return {
+            "sd_latent": _vae_latent_batch(sd, images),
+            "sd_text": sd_text_batch(sd, texts),
+            **{f"clip_{name}": value for name, value in clip.items()},
+        }
+
+    provenance = {
+        **_provenance(sd),
+        "clip_source": clip_features.vision.name_or_path,
+        "clip_layers": list(clip_features.layers),
+    }
+    write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, provenance, batch_size)
+
+
+def write_feature_rows(
+    out_path: str | os.PathLike,
+    images_uint8: Any | str | os.PathLike,
+    captions: Sequence[Sequence[str]],
+    nsd_ids: Sequence[int] | np.ndarray,
+    shapes: dict[str, tuple[int, ...]],
+    encode: Callable[[np.ndarray, Sequence[Sequence[str]]], dict[str, np.ndarray]],
+    provenance: dict[str, Any],
+    batch_size: int,
+) -> None:
+    """Encode the stimuli batch by batch into the float32 datasets ``shapes`` names (resumable, see above).
+
+    ``encode(images, captions)`` maps one batch to one array per dataset.
     """
     nsd_ids = np.asarray(nsd_ids, dtype=np.int64)
     n_images = len(nsd_ids)
@@ -150,27 +224,19 @@ def compute_stimulus_features(
         raise ValueError(f"{out_path}: expected {n_images} caption lists (one per nsd_id), got {len(captions)}")
     if len(np.unique(nsd_ids)) != n_images:
         raise ValueError(f"{out_path}: nsd_ids must be unique; repeated: {_repeated(nsd_ids)}")
-    shapes = {
-        "vae_latent": vd.latent_shape,
-        "clip_image": vd.image_tokens,
-        "clip_text": vd.text_tokens,
-    }
-    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs.update(_provenance(vd))
-        h5.create_dataset("nsd_id", data=nsd_ids)
-        datasets = {
-            name: h5.create_dataset(name, shape=(n_images, *shape), dtype="float32", chunks=(1, *shape))
-            for name, shape in shapes.items()
-        }
-        for start in tqdm(range(0, n_images, batch_size), desc="stimulus features", unit="batch", disable=None):
+    rows = {name: (tuple(shape), "float32") for name, shape in shapes.items()}
+    # a path or an in-memory array counts by content; other array-likes (h5py datasets) by their name
+    attrs = {**provenance, "inputs_digest": inputs_digest(images_uint8, [list(c) for c in captions])}
+    with RowWriter(out_path, n_images, rows, {"nsd_id": nsd_ids}, attrs) as out:
+        starts = range(out.done, n_images, batch_size)  # a rerun continues after the last finished batch
+        for start in tqdm(starts, desc="stimulus features", unit="batch", disable=None):
             stop = min(start + batch_size, n_images)
             if from_file:
                 images = read_stimuli(images_uint8, nsd_ids[start:stop])
             else:
                 images = np.asarray(images_uint8[start:stop])
-            datasets["vae_latent"][start:stop] = _vae_latent_batch(vd, images)
-            datasets["clip_image"][start:stop] = _clip_image_batch(vd, images)
-            datasets["clip_text"][start:stop] = _clip_text_batch(vd, captions[start:stop])
+            out.write(start, encode(images, captions[start:stop]))
+        out.finish()
     logger.info("wrote features of %d stimuli to %s", n_images, out_path)
 
 
@@ -236,16 +302,21 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     return images
 
 
+def _vae_latent_batch(vd: VersatileDiffusion | StableDiffusion, images: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means of the model's VAE."""
+    return vae_latent_batch(vd.vae, vd.image_size, images)
+
+
 @torch.inference_mode()
-def _vae_latent_batch(vd: VersatileDiffusion, images: np.ndarray) -> np.ndarray:
-    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means."""
-    pixels = torch.from_numpy(_check_images(images)).to(vd.vae.device).permute(0, 3, 1, 2).float()
-    if pixels.shape[-2:] != (vd.image_size, vd.image_size):
+def vae_latent_batch(vae: AutoencoderKL, image_size: int, images: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means, images resized to ``image_size``."""
+    pixels = torch.from_numpy(_check_images(images)).to(vae.device).permute(0, 3, 1, 2).float()
+    if pixels.shape[-2:] != (image_size, image_size):
         pixels = torch.nn.functional.interpolate(
-            pixels, size=(vd.image_size, vd.image_size), mode="bicubic", antialias=True, align_corners=False
+            pixels, size=(image_size, image_size), mode="bicubic", antialias=True, align_corners=False
         )
-    pixels = (pixels / 127.5 - 1.0).clamp(-1.0, 1.0).to(vd.vae.dtype)
-    latents = vd.vae.encode(pixels).latent_dist.mean * vd.vae.config.scaling_factor
+    pixels = (pixels / 127.5 - 1.0).clamp(-1.0, 1.0).to(vae.dtype)
+    latents = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
     return latents.float().cpu().numpy()
 
 
@@ -264,6 +335,27 @@ def _clip_image_batch(vd: VersatileDiffusion, images: np.ndarray) -> np.ndarray:
 @torch.inference_mode()
 def _clip_text_batch(vd: VersatileDiffusion, captions: Sequence[Sequence[str]]) -> np.ndarray:
     """B caption lists -> (B, 77, dim) float32, VD's ``_encode_text_prompt`` averaged per image."""
+
+    def encode(input_ids: torch.Tensor) -> torch.Tensor:
+        output = vd.text_encoder(input_ids)
+        tokens = vd.text_encoder.text_projection(output.last_hidden_state)
+        return tokens / torch.linalg.vector_norm(output.text_embeds, dim=-1, keepdim=True)[:, None]
+
+    return _caption_mean(vd.tokenizer, vd.text_encoder.device, encode, captions)
+
+
+@torch.inference_mode()
+def sd_text_batch(sd: StableDiffusion, captions: Sequence[Sequence[str]]) -> np.ndarray:
+    """B caption lists -> (B, 77, dim) float32: SD's text conditioning (last hidden state) averaged per image."""
+    return _caption_mean(
+        sd.tokenizer, sd.text_encoder.device, lambda ids: sd.text_encoder(ids).last_hidden_state, captions
+    )
+
+
+def _caption_mean(
+    tokenizer, device: torch.device, encode: Callable[[torch.Tensor], torch.Tensor], captions: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """Tokenize every caption (padded to the model length), encode, and average the tokens per image."""
     if any(isinstance(image_captions, str) for image_captions in captions):
         raise ValueError("captions must hold one list of captions per image, got a bare string")
     counts = np.array([len(image_captions) for image_captions in captions])
@@ -271,26 +363,23 @@ def _clip_text_batch(vd: VersatileDiffusion, captions: Sequence[Sequence[str]]) 
         empty = np.flatnonzero(counts == 0).tolist()
         raise ValueError(f"every image needs at least one caption; images {empty} of this batch have none")
     flat = [caption for image_captions in captions for caption in image_captions]
-    encoder = vd.text_encoder
-    input_ids = vd.tokenizer(
-        flat, padding="max_length", max_length=vd.tokenizer.model_max_length, truncation=True, return_tensors="pt"
-    ).input_ids.to(encoder.device)
-    output = encoder(input_ids)
-    tokens = encoder.text_projection(output.last_hidden_state)
-    tokens = tokens / torch.linalg.vector_norm(output.text_embeds, dim=-1, keepdim=True)[:, None]
+    input_ids = tokenizer(
+        flat, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids.to(device)
+    tokens = encode(input_ids)
     image_index = torch.from_numpy(np.repeat(np.arange(len(captions)), counts)).to(tokens.device)
     sums = torch.zeros((len(captions), *tokens.shape[1:]), dtype=torch.float32, device=tokens.device)
     sums.index_add_(0, image_index, tokens.float())
     return (sums / torch.from_numpy(counts).to(sums)[:, None, None]).cpu().numpy()
 
 
-def _provenance(vd: VersatileDiffusion) -> dict[str, Any]:
+def _provenance(vd: VersatileDiffusion | StableDiffusion) -> dict[str, Any]:
     """Attributes that say how a feature file was made."""
     return {
         "model_source": vd.source,
         "random_init": vd.random_init,
-        "seed": -1 if vd.seed is None else vd.seed,
-        "dtype": str(vd.dtype).removeprefix("torch."),
+        "seed": -1 if getattr(vd, "seed", None) is None else vd.seed,
+        "dtype": str(vd.vae.dtype).removeprefix("torch."),
         "image_size": vd.image_size,
         "scaling_factor": float(vd.vae.config.scaling_factor),
         "torch_version": str(torch.__version__),

@@ -31,3 +31,27 @@ rule train_decoder:
         device=config["models"]["device"],
     script:
         "../scripts/train_decoder.py"
+
+
+rule train_minddiffuser_decoder:
+    input:
+        betas=rules.betas.output[0],
+        features=rules.minddiffuser_features.output[0],
+    output:
+        predictions="results/{subject}/decoders/minddiffuser_test_predictions.h5",
+        scores="results/{subject}/decoders/minddiffuser_scores.tsv",
+    log:
+        "logs/train_decoder/{subject}_minddiffuser.log",
+    benchmark:
+        "benchmarks/train_decoder/{subject}_minddiffuser.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=64000,
+        runtime=480,
+    params:
+        settings=minddiffuser_decoder_settings(),
+        ridge=config["ridge"],
+    script:
+        "../scripts/train_minddiffuser_decoder.py"

@@ -4,10 +4,10 @@
 
 rule stimulus_features:
     input:
-        stimuli=nsd(layout.stimuli()),
+        stimuli=all_stimuli(),
         stim_info=nsd(layout.stim_info()),
         expdesign=nsd(layout.expdesign()),
-        captions=caption_files(),
+        captions=caption_tables(),
     output:
         "results/features/versatile_diffusion.h5",
     log:
@@ -31,3 +31,36 @@ rule stimulus_features:
         trials_per_session=trials_per_session(),
     script:
         "../scripts/stimulus_features.py"
+
+
+rule minddiffuser_features:
+    input:
+        stimuli=all_stimuli(),
+        stim_info=nsd(layout.stim_info()),
+        expdesign=nsd(layout.expdesign()),
+        captions=caption_tables(),
+    output:
+        "results/features/minddiffuser.h5",
+    log:
+        "logs/minddiffuser_features.log",
+    benchmark:
+        "benchmarks/minddiffuser_features.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=120,
+        gpu=use_gpu(),
+    params:
+        model=minddiffuser_model("model"),
+        clip=minddiffuser_model("clip"),
+        clip_layers=config["minddiffuser"]["clip_layers"],
+        device=config["models"]["device"],
+        dtype=config["models"]["dtype"],
+        batch_size=config["features"]["batch_size"],
+        subjects=SUBJECTS,
+        sessions=config["betas"]["sessions"],
+        trials_per_session=trials_per_session(),
+    script:
+        "../scripts/minddiffuser_features.py"

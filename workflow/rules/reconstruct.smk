@@ -32,7 +32,7 @@ rule reconstruct_havir:
 rule reconstruct_pixel_ridge:
     input:
         betas=rules.betas.output[0],
-        stimuli=nsd(layout.stimuli()),
+        stimuli=lambda wc: subject_stimuli(wc.subject),
     output:
         images="results/{subject}/pixel_ridge/reconstructions.h5",
         model="results/{subject}/pixel_ridge/model.safetensors",
@@ -51,3 +51,29 @@ rule reconstruct_pixel_ridge:
         ridge=config["ridge"],
     script:
         "../scripts/reconstruct_pixel_ridge.py"
+
+
+rule reconstruct_minddiffuser:
+    input:
+        predictions="results/{subject}/decoders/minddiffuser_test_predictions.h5",
+    output:
+        images="results/{subject}/{md_method}/reconstructions.h5",
+    log:
+        "logs/reconstruct/{subject}_{md_method}.log",
+    benchmark:
+        "benchmarks/reconstruct/{subject}_{md_method}.tsv"
+    conda:
+        f"{ENVS}/gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=32000,
+        runtime=1440,
+        gpu=use_gpu(),
+    params:
+        model=minddiffuser_model("model"),
+        clip=minddiffuser_model("clip"),
+        device=config["models"]["device"],
+        dtype=config["models"]["dtype"],
+        settings=lambda wc: minddiffuser_settings(wc.md_method),
+    script:
+        "../scripts/reconstruct_minddiffuser.py"

@@ -9,13 +9,9 @@ no img2img strength. This module is a small pipeline over the same components:
 1. ``check_inputs``: shapes of the predicted tokens, latents and seeds;
 2. ``prepare_conditioning``: context ``[text, image]`` concatenated along the
    tokens, unconditional half first for classifier-free guidance;
-3. ``set_timesteps`` + ``get_timesteps(strength)`` as diffusers' SD img2img
-   (DDIM 50 steps at strength 0.75 keeps the last 37);
-4. ``prepare_latents``: noise the given latent to the first kept timestep with
-   one ``torch.Generator(seed)`` per image, so a picture does not depend on the
-   batch it is in; no latent means pure noise and the full schedule;
-5. the denoising loop with guidance;
-6. ``decode`` with ``vae.config.scaling_factor``.
+3. the img2img steps shared with MindDiffuser (:mod:`nsdrecon.diffusion.img2img`):
+   the kept tail of the DDIM schedule (50 steps at strength 0.75 keep the last
+   37), per-image seeded noise, the guided denoising loop and VAE decoding.
 
 The mix ratio follows diffusers: it weights the **text** side, so
 ``mix_ratio_text=0.4`` is Brain-Diffuser's image 0.6 / text 0.4.
@@ -31,10 +27,8 @@ import numpy as np
 import torch
 from diffusers import Transformer2DModel, UNet2DConditionModel
 from diffusers.models import DualTransformer2DModel
-from diffusers.image_processor import VaeImageProcessor
-from diffusers.utils.torch_utils import randn_tensor
-from tqdm.auto import tqdm
 
+from nsdrecon.diffusion.img2img import LatentImg2Img
 from nsdrecon.features import encode_clip_image_tokens, encode_clip_text_tokens
 from nsdrecon.models.versatile_diffusion import VersatileDiffusion
 
@@ -150,7 +144,7 @@ def set_mix_ratio(dual_unet: UNet2DConditionModel, mix_ratio_text: float) -> Non
             module.mix_ratio = mix_ratio_text
 
 
-class DualGuidedReconstructor:
+class DualGuidedReconstructor(LatentImg2Img):
     """Dual-guided img2img from predicted CLIP tokens and a predicted VAE latent.
 
     Parameters
@@ -171,11 +165,9 @@ class DualGuidedReconstructor:
         if uncond_image not in UNCOND_IMAGES:
             raise ValueError(f"uncond_image must be one of {sorted(UNCOND_IMAGES)}, got {uncond_image!r}")
         self.vd = vd
-        self.unet = build_dual_guided_unet(vd)
+        super().__init__(build_dual_guided_unet(vd), vd.vae, vd.scheduler, vd.latent_shape)
         set_mix_ratio(self.unet, mix_ratio_text)  # validates the ratio
         self.mix_ratio_text = mix_ratio_text
-        self.scheduler = type(vd.scheduler).from_config(vd.scheduler.config)
-        self.image_processor = VaeImageProcessor(vae_scale_factor=vd.vae_scale_factor)
         side = vd.image_encoder.config.image_size
         blank = np.full((1, side, side, 3), UNCOND_IMAGES[uncond_image], dtype=np.uint8)
         self.uncond_image_tokens = self._context(encode_clip_image_tokens(vd, blank, batch_size=1))
@@ -236,24 +228,16 @@ class DualGuidedReconstructor:
         set_mix_ratio(self.unet, mix_ratio)
 
         # 3. timesteps: the last `strength` fraction of the schedule
-        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         if init_latents is None:
-            timesteps = self.scheduler.timesteps
+            timesteps = self.full_schedule(num_inference_steps)
         else:
             timesteps = self.get_timesteps(num_inference_steps, strength)
 
         # 4. starting latents, one generator per image
-        latents = self.prepare_latents(init_latents, timesteps, seeds)
+        latents = self.prepare_latents(init_latents, timesteps, self.draw_noise(seeds))
 
-        # 5. denoising loop (latents stay float32, the UNet runs in its own dtype)
-        for t in tqdm(timesteps, desc="denoising", unit="step", leave=False, disable=None):
-            model_input = torch.cat([latents] * 2) if do_guidance else latents
-            model_input = self.scheduler.scale_model_input(model_input, t).to(self.unet.dtype)
-            noise_pred = self.unet(model_input, t, encoder_hidden_states=context).sample.float()
-            if do_guidance:
-                noise_uncond, noise_cond = noise_pred.chunk(2)
-                noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
-            latents = self.scheduler.step(noise_pred, t, latents).prev_sample
+        # 5. denoising loop with guidance
+        latents = self.denoise(latents, timesteps, context, guidance_scale)
 
         # 6. decode
         if output_type == "latent":
@@ -320,42 +304,6 @@ class DualGuidedReconstructor:
         cond = torch.cat([text, image], dim=1)
         context = torch.cat([uncond, cond]) if do_guidance else cond
         return context, mix_ratio
-
-    def get_timesteps(self, num_inference_steps: int, strength: float) -> torch.Tensor:
-        """The last ``int(num_inference_steps * strength)`` timesteps (diffusers' SD img2img)."""
-        init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
-        t_start = max(num_inference_steps - init_timestep, 0)
-        return self.scheduler.timesteps[t_start * self.scheduler.order :]
-
-    def prepare_latents(
-        self, init_latents: np.ndarray | torch.Tensor | None, timesteps: torch.Tensor, seeds: Sequence[int]
-    ) -> torch.Tensor:
-        """Noise ``init_latents`` to ``timesteps[0]``, or draw pure noise when it is ``None``.
-
-        Noise comes from one CPU ``torch.Generator(seed)`` per image (the same
-        numbers on every device). With no timesteps left (strength 0) the
-        latents are returned unchanged. Returns float32 latents (batch, C, h, w).
-        """
-        generators = [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
-        shape = (len(seeds), *self.vd.latent_shape)
-        noise = randn_tensor(shape, generator=generators, device=self.device, dtype=torch.float32)
-        if init_latents is None:
-            return noise * self.scheduler.init_noise_sigma
-        latents = torch.as_tensor(init_latents).to(device=self.device, dtype=torch.float32)
-        if len(timesteps) == 0:
-            return latents
-        return self.scheduler.add_noise(latents, noise, timesteps[:1].repeat(len(seeds)))
-
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """Latents (batch, C, h, w) -> uint8 images (batch, H, W, 3)."""
-        vae = self.vd.vae
-        pixels = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
-        images = self.image_processor.postprocess(pixels, output_type="np")
-        return (images * 255).round().astype(np.uint8)
-
-    @property
-    def device(self) -> torch.device:
-        return self.unet.device
 
     def _context(self, tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Move context tokens to the UNet's device and dtype."""

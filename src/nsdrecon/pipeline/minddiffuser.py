@@ -1,0 +1,91 @@
+"""Stage ``train_minddiffuser_decoder``: MindDiffuser's L2 decoders from all visual voxels.
+
+Each target group gets its own voxel selection and ridge
+(:func:`nsdrecon.decoders.fit_voxel_selected_ridge`): the SD latent per
+channel, the first ``text_tokens`` SD text tokens per token, each CLIP
+ViT-B/32 layer and the CLIP embedding. Of every CLIP layer only the
+``top_fraction`` most decodable dimensions (cross-validated on the training
+set) are kept: those are what stage 2 matches. The text tokens after the
+decoded ones are the training mean. The test predictions file is the input
+contract of :func:`nsdrecon.pipeline.reconstruction.run_minddiffuser`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import write_text
+from ..betas import load_betas
+from ..decoders import decoding_scores
+from ..decoders.minddiffuser import fit_voxel_selected_ridge, top_decodable_targets
+from ..features import read_features
+from .decoding import ridge_cv
+from ..h5io import save_arrays
+
+logger = logging.getLogger(__name__)
+
+STREAMS = ("structural", "semantic")
+
+
+def visual_voxels(betas, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both streams' voxels side by side (MindDiffuser decodes from all visual voxels) and the row ids."""
+    parts = [load_betas(betas, stream, split) for stream in STREAMS]
+    if not np.array_equal(parts[0][1], parts[1][1]):
+        raise ValueError(f"{betas}: the streams hold different {split} images")
+    return np.concatenate([x for x, _ in parts], axis=1), parts[0][1]
+
+
+def run_train_minddiffuser(*, betas, features, settings, ridge, outputs) -> None:
+    """Fit the decoders, predict the test images, write predictions and held-out scores."""
+    X, train_ids = visual_voxels(betas, "train")
+    X_test, test_ids = visual_voxels(betas, "test")
+    layers = [f"clip_layer{layer:02d}" for layer in settings["clip_layers"]]
+    names = ["sd_latent", "sd_text", *layers, "clip_embedding"]
+    Y = read_features(features, names, train_ids)
+    Y_test = read_features(features, names, test_ids)
+    n_tokens = settings["text_tokens"]
+    logger.info("MindDiffuser decoders: %d train / %d test images, %d voxels", len(X), len(X_test), X.shape[1])
+
+    fit = {
+        "alphas": settings["alphas"], "n_voxels": settings["voxel_fraction"], "cv": ridge_cv(ridge),
+        "target_block": ridge["target_block"], "restandardize_predictions": ridge["restandardize_predictions"],
+    }
+    latent_shape = Y["sd_latent"].shape[1:]
+    text = Y["sd_text"][:, :n_tokens]
+    targets = {  # name -> (train targets (n, t), group of each target)
+        "sd_latent": (Y["sd_latent"].reshape(len(X), -1), np.repeat(np.arange(latent_shape[0]), np.prod(latent_shape[1:]))),
+        "sd_text": (text.reshape(len(X), -1), np.repeat(np.arange(n_tokens), text.shape[2])),
+        **{name: (Y[name], None) for name in [*layers, "clip_embedding"]},
+    }
+    arrays = {"nsd_id": test_ids, "sd_text_tail": Y["sd_text"][:, n_tokens:].mean(axis=0)}
+    rows = []
+    for name, (Y_train, groups) in targets.items():
+        model = fit_voxel_selected_ridge(
+            X, Y_train, groups=groups if groups is not None else np.zeros(Y_train.shape[1], int), **fit
+        )
+        pred = model.predict(X_test)
+        truth = Y_test[name].reshape(len(X_test), -1)
+        if name == "sd_text":
+            truth = Y_test[name][:, :n_tokens].reshape(len(X_test), -1)
+        if name in layers:
+            # each dim's cross-validated score on the training set, never the test set
+            keep = top_decodable_targets(model.target_scores(), settings["top_fraction"])
+            pred, truth = pred[:, keep], truth[:, keep]
+            arrays[f"{name}_index"] = keep
+        elif name == "clip_embedding":
+            arrays[f"{name}_index"] = np.arange(pred.shape[1])
+        if name == "sd_latent":
+            arrays[name] = pred.reshape(len(X_test), *latent_shape)
+        elif name == "sd_text":
+            arrays[name] = pred.reshape(len(X_test), n_tokens, -1)
+        else:
+            arrays[name] = pred
+        rows.append({"target": name, "n_targets": pred.shape[1], **decoding_scores(truth, pred),
+                     "voxels_per_group": len(model.voxels[0]), "n_voxels": X.shape[1]})
+    save_arrays(outputs["predictions"], arrays, {"method": "minddiffuser", **settings})
+    table = pd.DataFrame(rows)
+    write_text(outputs["scores"], table.to_csv(sep="\t", index=False))
+    logger.info("held-out scores:\n%s", table.to_string(index=False))

@@ -1,0 +1,24 @@
+"""Rule minddiffuser_features: SD latents, SD text conditioning and CLIP ViT-B/32 layer features of the seen images."""
+
+from nsdrecon.pipeline.features import run_minddiffuser_features
+from nsdrecon.runlog import configure_logging, set_threads
+
+configure_logging(snakemake.log[0])
+set_threads(snakemake.threads)
+inp, p = snakemake.input, snakemake.params
+run_minddiffuser_features(
+    stimuli=list(inp.stimuli),
+    stim_info=inp.stim_info,
+    expdesign=inp.expdesign,
+    captions=list(inp.captions),
+    subjects=p.subjects,
+    sessions=p.sessions,
+    trials_per_session=p.trials_per_session,
+    model=p.model,
+    clip=p.clip,
+    clip_layers=p.clip_layers,
+    device=p.device,
+    dtype=p.dtype,
+    batch_size=p.batch_size,
+    out_path=snakemake.output[0],
+)
