@@ -1,10 +1,17 @@
-"""Conda env files: conda-forge/nodefaults only, every dependency pinned, same versions as requirements.lock."""
+"""Conda env files: conda-forge/nodefaults only, every dependency pinned, same versions as
+requirements.lock, and the project installed in each by its post-deploy script."""
 
+import os
 import re
+import subprocess
+import sys
+import sysconfig
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from tests.conftest import ROOT
 
@@ -42,3 +49,39 @@ def test_every_rule_env_exists():
     for smk in (ROOT / "workflow/rules").glob("*.smk"):
         for name in re.findall(r'f"\{ENVS\}/([\w-]+\.yaml)"', smk.read_text()):
             assert (ROOT / "envs" / name).exists(), f"{smk.name} uses envs/{name}, which does not exist"
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
+def test_env_installs_the_project(path: Path):
+    """Each env gets nsdrecon from its post-deploy script, built by the env's own setuptools."""
+    script = path.with_name(f"{path.stem}.post-deploy.sh")
+    assert script.is_file(), f"{path.name} has no {script.name}: the env would lack nsdrecon"
+    command = script.read_text()
+    assert "pip install --no-deps --no-build-isolation --editable" in command
+    pip_specs = next(dep["pip"] for dep in yaml.safe_load(path.read_text())["dependencies"] if isinstance(dep, dict))
+    pinned = dict(spec.split("==") for spec in pip_specs)
+    build_requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    for requirement in map(Requirement, build_requires):
+        assert requirement.name in pinned, f"{path.name} lacks {requirement.name}, needed to build nsdrecon"
+        assert pinned[requirement.name] in requirement.specifier, f"{path.name}: {requirement} not met"
+
+
+def test_post_deploy_installs_editable_project(tmp_path):
+    """Run the script as Snakemake does: inside the env (here a bare venv that sees the
+    project venv's setuptools), from the working directory, the clone."""
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
+    site = next(env.glob("lib/python3*/site-packages"))
+    (site / "project_venv.pth").write_text(sysconfig.get_paths()["purelib"])
+    path = f"{env / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    script = ROOT / "envs/gpu.post-deploy.sh"
+    run = subprocess.run(["bash", script], cwd=ROOT, env={**os.environ, "PATH": path}, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    where = subprocess.run(
+        [env / "bin/python", "-c", "import importlib.metadata as m, nsdrecon; print(m.version('nsdrecon'), nsdrecon.__file__)"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert where == [version, str(ROOT / "src/nsdrecon/__init__.py")]
+    elsewhere = subprocess.run(["bash", script], cwd=tmp_path, env={**os.environ, "PATH": path}, capture_output=True, text=True)
+    assert elsewhere.returncode == 1 and "NSDRECON_ROOT" in elsewhere.stderr

@@ -22,13 +22,14 @@ from snakemake.settings.enums import Quietness
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module's run is one long fixture
 
 SMALL = {
     "subjects": ["subj01", "subj02"],
     "synthetic": {"n_images_per_subject": 400, "n_shared": 30, "trials_per_session": 300},
     "decoders": {"epochs": 1, "hidden": 64, "rank": 64},
-    "reconstruct": {"num_inference_steps": 8, "methods": ["havir", "havir_no_text", "pixel_ridge"]},
+    "reconstruct": {"num_inference_steps": 8, "methods": ["havir", "havir_no_text", "minddiffuser", "pixel_ridge"]},
+    "minddiffuser": {"num_inference_steps": 8},
 }
 
 
@@ -99,8 +100,25 @@ def test_reconstructions_and_metrics(run):
     assert (table.source == "published").any()
 
 
+def test_minddiffuser_decodes_and_refines(run):
+    scores = pd.read_csv(run / "results/subj01/decoders/minddiffuser_scores.tsv", sep="\t").set_index("target")
+    assert set(scores.index) == {"sd_latent", "sd_text", "clip_layer02", "clip_layer04", "clip_embedding"}
+    assert (scores.loc[["sd_latent", "clip_layer02", "clip_embedding"], "two_way_identification"] > 0.65).all(), scores
+    with h5py.File(run / "results/subj01/decoders/minddiffuser_test_predictions.h5") as f:
+        n_test = len(f["nsd_id"])
+        assert f["sd_latent"].shape == (n_test, 4, 8, 8)
+        assert f["sd_text"].shape == (n_test, 15, 32) and f["sd_text_tail"].shape == (62, 32)
+        # tiny CLIP ViT-B/32: 17 tokens x 32 dims per layer, of which the top 25% are kept
+        assert len(f["clip_layer02_index"]) == round(0.25 * 17 * 32) == f["clip_layer02"].shape[1]
+    with h5py.File(run / "results/subj01/minddiffuser/reconstructions.h5") as f:
+        assert f["images"].dtype == np.uint8 and f["images"].shape == (n_test, 64, 64, 3)
+    log = (run / "logs/reconstruct/subj01_minddiffuser.log").read_text()
+    losses = [(float(a), float(b)) for a, b in re.findall(r"feature loss ([\d.e+-]+) -> ([\d.e+-]+)", log)]
+    assert losses and all(after < before for before, after in losses), losses  # stage 2 lowers its loss
+
+
 def test_figures_written(run):
-    for name in ["metrics", "reconstructions_subj01", "masks_subj02"]:
+    for name in ["metrics", "reconstructions_subj01", "masks_subj02", "ablations", "weights_subj01", "pathways"]:
         with Image.open(run / f"results/figures/{name}.png") as im:
             assert im.size[0] > 400 and im.size[1] > 200
         assert (run / f"results/figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
@@ -127,6 +145,52 @@ def test_config_change_reruns_exactly_downstream(run):
     assert not jobs & {"generate_synthetic_nsd", "masks", "betas", "stimulus_features", "figure_masks"}
 
 
+def test_interpretability_tables(run):
+    weights = pd.read_csv(run / "results/subj01/interpretability/voxel_weights.tsv", sep="\t")
+    ds = xr.open_dataset(run / "results/subj01/betas.nc", engine="h5netcdf")
+    for stream in ("structural", "semantic"):
+        rows = weights[weights.stream == stream]
+        np.testing.assert_array_equal(rows[["i", "j", "k"]].to_numpy(), ds[f"{stream}_ijk"].values)
+        assert (rows.weight > 0).all()
+    shares = pd.read_csv(run / "results/tables/roi_weight_shares.tsv", sep="\t")
+    np.testing.assert_allclose(shares.groupby(["subject", "stream"]).share.sum(), 1.0)
+    # in the synthetic world the structural decoder reads early visual cortex, the semantic one higher areas
+    structural = shares[shares.stream == "structural"].groupby("roi_group").share.mean()
+    assert structural[["V1", "V2", "V3", "hV4"]].sum() > 0.8, structural
+    overlap = pd.read_csv(run / "results/tables/stream_overlap.tsv", sep="\t")
+    assert set(overlap.subject) == {"subj01", "subj02"}
+
+
+def dry_run_outputs(workdir):
+    """(rule, first output) of every job a dry run would execute (the target rule ``all`` left out)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile")],
+        cwd=workdir, capture_output=True, text=True, check=True,
+    ).stdout
+    jobs = re.finditer(r"^(?:local)?rule (\w+):\n(?:    (?!output:).*\n)*?    output: ([^,\n]+)", out, re.M)
+    return {(job.group(1), job.group(2)) for job in jobs}
+
+
+def test_mix_ratio_change_reruns_exactly_the_havir_branch(run):
+    cfg = merged_config()
+    cfg["reconstruct"]["mix_ratio_text"] = 0.5
+    write_config(run, cfg)
+    try:
+        jobs = dry_run_outputs(run)
+    finally:
+        write_config(run, merged_config())
+    subjects, havir = SMALL["subjects"], ["havir", "havir_no_text"]
+    expected = {("reconstruct_havir", f"results/{s}/{m}/reconstructions.h5") for s in subjects for m in havir}
+    expected |= {("evaluate", f"results/{s}/{m}/metrics.tsv") for s in subjects for m in havir}
+    expected |= {("figure_reconstructions", f"results/figures/reconstructions_{s}.png") for s in subjects}
+    expected |= {
+        ("metrics_table", "results/tables/metrics.tsv"),
+        ("figure_metrics", "results/figures/metrics.png"),
+        ("figure_ablations", "results/figures/ablations.png"),
+    }
+    assert jobs == expected
+
+
 def test_report_bundles_the_figures(run):
     subprocess.run(
         [sys.executable, "-m", "snakemake", "--report", "report.html", "--snakefile", str(ROOT / "Snakefile")],
@@ -134,3 +198,5 @@ def test_report_bundles_the_figures(run):
     )
     html = (run / "report.html").read_text(errors="replace")
     assert "reconstructions_subj01.png" in html and "masks_subj02.png" in html
+    for name in ("ablations.png", "weights_subj02.png", "pathways.png", "metrics.png"):
+        assert name in html, name

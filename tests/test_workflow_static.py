@@ -1,5 +1,6 @@
 """The workflow's static checks: format, lint, schema validation, dry runs of both worlds."""
 
+import re
 import subprocess
 import sys
 
@@ -33,9 +34,15 @@ def test_real_nsd_dag_builds_without_data():
     assert counts["masks"] == 4 and counts["betas"] == 4
     assert counts["train_decoder"] == 8  # 4 subjects x 2 streams
     assert counts["reconstruct_havir"] == 16  # 4 subjects x HAVIR + 3 ablations
-    assert counts["evaluate"] == 20
+    assert counts["minddiffuser_features"] == 1 and counts["train_minddiffuser_decoder"] == 4
+    assert counts["reconstruct_minddiffuser"] == 8  # 4 subjects x (both stages, stage 1 only)
+    nsd = yaml.safe_load((ROOT / "config/nsd.yaml").read_text())
+    assert counts["evaluate"] == len(nsd["subjects"]) * len(nsd["reconstruct"]["methods"])  # subject x method
     # 37 sessions x 4 subjects of betas, plus ROI files, label tables, design, stimuli
     assert counts["download_nsd"] > 37 * 4
+    # stimuli: subset -> each subject's seen images by range reads; the 40 GB imgBrick is never downloaded
+    assert counts["subset_stimuli"] == 4 and counts["subject_captions"] == 4
+    assert "nsd_stimuli.hdf5" not in out
     assert "generate_synthetic_nsd" not in counts
 
 
@@ -73,3 +80,15 @@ def test_rule_scripts_import_package_without_installation():
     path, key = r.stdout.split()
     assert "site-packages" not in path and path.startswith(str(ROOT / "workflow/scripts"))
     assert key.endswith("betas_fithrf_GLMdenoise_RR/betas_session01.hdf5")
+
+
+def test_gpu_rules_ask_for_a_gpu_in_both_profiles():
+    """Rules declaring `gpu=use_gpu()` get `gpu: 1` on SLURM; the local profile has a pool of one GPU."""
+    rule_blocks = re.split(r"^\s*rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")), flags=re.M)
+    gpu_rules = {name for name, body in zip(rule_blocks[1::2], rule_blocks[2::2]) if "gpu=use_gpu()" in body}
+    assert {"stimulus_features", "train_decoder", "reconstruct_havir", "evaluate"} <= gpu_rules
+    slurm = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    assert {rule for rule, r in slurm["set-resources"].items() if r.get("gpu") == 1} == gpu_rules
+    assert slurm["software-deployment-method"] == "conda" and slurm["executor"] == "slurm"
+    local = yaml.safe_load((ROOT / "workflow/profiles/local_gpu/config.yaml").read_text())
+    assert local["resources"] == {"gpu": 1}

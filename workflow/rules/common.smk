@@ -15,6 +15,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 SUBJECTS = config["subjects"]
 STREAMS = ["structural", "semantic"]
 HAVIR_METHODS = ["havir", "havir_no_structure", "havir_no_text", "havir_no_image"]
+MINDDIFFUSER_METHODS = ["minddiffuser", "minddiffuser_stage1"]
 METHODS = config["reconstruct"]["methods"]
 ENVS = "../../envs"
 
@@ -23,6 +24,7 @@ wildcard_constraints:
     subject="subj0[1-8]",
     stream="structural|semantic",
     havir_method="|".join(HAVIR_METHODS),
+    md_method="|".join(MINDDIFFUSER_METHODS),
 
 
 def nsd(key):
@@ -72,6 +74,23 @@ def caption_files():
     return [nsd(layout.captions(split)) for split in ("train2017", "val2017")]
 
 
+def subject_stimuli(subject):
+    """The stimulus file a subject's stages read: its own subset, or NSD's whole imgBrick (stimuli: full)."""
+    if config["stimuli"] == "full":
+        return nsd(layout.stimuli())
+    return f"results/{subject}/stimuli.h5"
+
+
+def all_stimuli():
+    """Stimulus files covering every configured subject (one when stimuli: full)."""
+    return list(dict.fromkeys(subject_stimuli(s) for s in SUBJECTS))
+
+
+def caption_tables():
+    """Each subject's cached caption table (rule subject_captions)."""
+    return [f"results/{s}/captions.tsv" for s in SUBJECTS]
+
+
 def model_source(source):
     """A relative model folder is looked up in the working directory, then in the repository."""
     if Path(source).is_absolute() or Path(source).exists():
@@ -84,6 +103,29 @@ def diffusion_model():
     return {
         **config["models"]["diffusion"],
         "id": model_source(config["models"]["diffusion"]["id"]),
+    }
+
+
+def minddiffuser_model(name):
+    """MindDiffuser's Stable Diffusion ("model") or CLIP ViT-B/32 ("clip"), folder resolved."""
+    m = config["minddiffuser"][name]
+    return {**m, "id": model_source(m["id"])}
+
+
+def minddiffuser_decoder_settings():
+    """What MindDiffuser's decoders depend on (not the sampler settings)."""
+    keys = ["clip_layers", "text_tokens", "top_fraction", "voxel_fraction", "alphas"]
+    return {k: config["minddiffuser"][k] for k in keys}
+
+
+def minddiffuser_settings(method):
+    """Stage-1 sampler settings, stage-2 refinement settings, and whether stage 2 runs."""
+    m = config["minddiffuser"]
+    keys = ["num_inference_steps", "strength", "guidance_scale", "batch_size", "seed"]
+    return {
+        **{k: m[k] for k in keys},
+        "stage2": m["stage2"],
+        "refine": method == "minddiffuser",
     }
 
 
@@ -101,7 +143,10 @@ def use_gpu():
 
 def title_note():
     """Honest label for figures made with random-weight models."""
-    if config["models"]["diffusion"]["random_init"]:
+    random = config["models"]["diffusion"]["random_init"]
+    if set(METHODS) & set(MINDDIFFUSER_METHODS):
+        random = random or config["minddiffuser"]["model"]["random_init"]
+    if random:
         return "tiny random-weight models: diffusion images are noise by design"
     return ""
 
@@ -151,6 +196,27 @@ def havir_settings(method):
     }
 
 
+def interpretability_rois(wildcards):
+    """ROI volumes and label tables of the ROI groups and of the mask definition."""
+    groups = config["figures"]["roi_groups"]
+    names = sorted(set(roi_names()).union(*(g["labels"] for g in groups)))
+    s = wildcards.subject
+    return {
+        **{f"roi_{n}": nsd(layout.roi(s, n)) for n in names},
+        **{f"ctab_{n}": nsd(layout.ctab(s, n)) for n in names},
+    }
+
+
+def ablations():
+    """The configured HAVIR ablations, in HAVIR_METHODS order."""
+    return [m for m in HAVIR_METHODS[1:] if m in METHODS]
+
+
+def subject_note():
+    """Title note for figures of subject data: says when the subjects are generated."""
+    return "synthetic data" if config["source"] == "synthetic" else ""
+
+
 def final_outputs():
     outputs = [
         "results/tables/metrics.tsv",
@@ -160,4 +226,8 @@ def final_outputs():
     ]
     outputs += expand("results/figures/reconstructions_{subject}.png", subject=SUBJECTS)
     outputs += expand("results/figures/masks_{subject}.png", subject=SUBJECTS)
+    outputs += expand("results/figures/weights_{subject}.png", subject=SUBJECTS)
+    outputs += ["results/figures/pathways.png"]
+    if ablations():
+        outputs += ["results/figures/ablations.png"]
     return outputs
