@@ -28,6 +28,18 @@ logger = logging.getLogger(__name__)
 __all__ = ["VoxelSelectedRidge", "fit_voxel_selected_ridge", "rank_voxels", "top_decodable_targets"]
 
 
+def _unit_columns(A: np.ndarray) -> np.ndarray:
+    """Centred float64 columns scaled to unit norm (constant columns stay zero)."""
+    Ac = np.asarray(A, dtype=np.float64) - np.mean(A, axis=0)
+    norm = np.linalg.norm(Ac, axis=0)
+    return Ac / np.where(norm > 0, norm, 1.0)
+
+
+def _ranked(X_unit: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    score = ((X_unit.T @ _unit_columns(Y)) ** 2).mean(axis=1)
+    return np.argsort(-score, kind="stable")
+
+
 def rank_voxels(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """Voxels ordered by decreasing mean squared correlation with the targets.
 
@@ -41,13 +53,7 @@ def rank_voxels(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     ndarray of int64, shape (n_voxels,)
         Voxel indices, best first (ties keep voxel order); constant voxels last.
     """
-    Xc = np.asarray(X, dtype=np.float64) - np.mean(X, axis=0)
-    Yc = np.asarray(Y, dtype=np.float64) - np.mean(Y, axis=0)
-    x_norm, y_norm = np.linalg.norm(Xc, axis=0), np.linalg.norm(Yc, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = (Xc.T @ Yc) / np.outer(x_norm, y_norm)
-    score = np.nan_to_num(corr**2).mean(axis=1)
-    return np.argsort(-score, kind="stable")
+    return _ranked(_unit_columns(X), Y)
 
 
 @dataclass
@@ -129,10 +135,11 @@ def fit_voxel_selected_ridge(
     labels = np.arange(Y.shape[1]) if groups is None else np.asarray(groups)
     if labels.shape != (Y.shape[1],):
         raise ValueError(f"groups must have shape ({Y.shape[1]},) (one label per target), got {labels.shape}")
+    X_unit = _unit_columns(X)  # once, not once per group: it is the size of the betas in float64
     voxels, targets, fits = [], [], []
     for label in tqdm(np.unique(labels), desc="voxel-selected ridge", disable=None, leave=False):
         columns = np.flatnonzero(labels == label)
-        chosen = np.sort(rank_voxels(X, Y[:, columns])[:keep])
+        chosen = np.sort(_ranked(X_unit, Y[:, columns])[:keep])
         voxels.append(chosen)
         targets.append(columns)
         fits.append(fit_ridge(X[:, chosen], Y[:, columns], alphas, **ridge_kwargs))

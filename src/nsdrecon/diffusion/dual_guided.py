@@ -170,8 +170,8 @@ class DualGuidedReconstructor(LatentImg2Img):
         self.mix_ratio_text = mix_ratio_text
         side = vd.image_encoder.config.image_size
         blank = np.full((1, side, side, 3), UNCOND_IMAGES[uncond_image], dtype=np.uint8)
-        self.uncond_image_tokens = self._context(encode_clip_image_tokens(vd, blank, batch_size=1))
-        self.uncond_text_tokens = self._context(encode_clip_text_tokens(vd, [[""]], batch_size=1))
+        self.uncond_image_tokens = self.to_context(encode_clip_image_tokens(vd, blank, batch_size=1))
+        self.uncond_text_tokens = self.to_context(encode_clip_text_tokens(vd, [[""]], batch_size=1))
 
     @torch.inference_mode()
     def __call__(
@@ -299,12 +299,8 @@ class DualGuidedReconstructor(LatentImg2Img):
         if text_tokens is None:
             mix_ratio = 0.0
         uncond = torch.cat([self.uncond_text_tokens, self.uncond_image_tokens], dim=1).expand(batch_size, -1, -1)
-        text = uncond[:, : self.vd.text_tokens[0]] if text_tokens is None else self._context(text_tokens)
-        image = uncond[:, self.vd.text_tokens[0] :] if image_tokens is None else self._context(image_tokens)
+        text = uncond[:, : self.vd.text_tokens[0]] if text_tokens is None else self.to_context(text_tokens)
+        image = uncond[:, self.vd.text_tokens[0] :] if image_tokens is None else self.to_context(image_tokens)
         cond = torch.cat([text, image], dim=1)
         context = torch.cat([uncond, cond]) if do_guidance else cond
         return context, mix_ratio
-
-    def _context(self, tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Move context tokens to the UNet's device and dtype."""
-        return torch.as_tensor(tokens).to(device=self.device, dtype=self.unet.dtype)

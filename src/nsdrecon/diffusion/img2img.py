@@ -74,6 +74,10 @@ class LatentImg2Img:
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         return self.scheduler.timesteps
 
+    def to_context(self, tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Context tokens on the UNet's device and in its dtype (a tensor keeps its graph)."""
+        return torch.as_tensor(tokens).to(device=self.device, dtype=self.unet.dtype)
+
     def draw_noise(self, seeds: Sequence[int]) -> torch.Tensor:
         """Float32 noise (batch, C, h, w), one CPU generator per image: the same numbers on every device."""
         generators = [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]

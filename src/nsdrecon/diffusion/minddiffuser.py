@@ -87,7 +87,7 @@ class MindDiffuserReconstructor(LatentImg2Img):
         super().__init__(sd.unet, sd.vae, sd.scheduler, sd.latent_shape)
         self.sd = sd
         self.clip_features = clip_features
-        self.uncond = self._context(sd_text_batch(sd, [[""]]))
+        self.uncond = self.to_context(sd_text_batch(sd, [[""]]))
 
     def generate(
         self,
@@ -104,7 +104,7 @@ class MindDiffuserReconstructor(LatentImg2Img):
         self.check_inputs(text_conditioning, init_latents, seeds, strength)
         with torch.no_grad():
             latents = self._sample(
-                self._context(text_conditioning), init_latents, self.draw_noise(seeds),
+                self.to_context(text_conditioning), init_latents, self.draw_noise(seeds),
                 strength, guidance_scale, num_inference_steps, checkpoint=False,
             )
         if output_type == "latent":
@@ -162,7 +162,7 @@ class MindDiffuserReconstructor(LatentImg2Img):
         weights = dict(layer_weights or {})
         goal = {name: torch.as_tensor(np.asarray(value), dtype=torch.float32, device=self.device) for name, value in targets.items()}
         z = torch.as_tensor(np.asarray(init_latents), dtype=torch.float32, device=self.device).clone().requires_grad_(True)
-        c = self._context(text_conditioning).clone().requires_grad_(optimize_conditioning)
+        c = self.to_context(text_conditioning).clone().requires_grad_(optimize_conditioning)
         params = [z, c] if optimize_conditioning else [z]
         optimizer = torch.optim.Adam(params, lr=lr)
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
@@ -214,8 +214,3 @@ class MindDiffuserReconstructor(LatentImg2Img):
         latents = self.prepare_latents(init_latents, timesteps, noise)
         context = torch.cat([self.uncond.expand(len(cond), -1, -1), cond]) if guidance_scale > 1.0 else cond
         return self.denoise(latents, timesteps, context, guidance_scale, checkpoint=checkpoint, progress=False)
-
-    def _context(self, tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(tokens) if not torch.is_tensor(tokens) else tokens).to(
-            device=self.device, dtype=self.unet.dtype
-        )

@@ -34,11 +34,16 @@ def _stream_colours(streams: list[str]) -> dict[str, tuple[float, float, float]]
     return {stream: to_rgb(STREAM_COLOURS[stream]) if stream in STREAM_COLOURS else next(extra) for stream in streams}
 
 
-def _overlay(masks: dict[str, np.ndarray], count: np.ndarray, background: np.ndarray, colours: dict) -> np.ndarray:
-    """RGB volume (X, Y, Z, 3): grey background, each stream's colour, OVERLAP_COLOUR where ``count`` > 1."""
+def grey_background(background: np.ndarray, level: float) -> np.ndarray:
+    """Background volume scaled to [0, ``level``] between its 2nd and 98th percentiles (zeros ignored)."""
     finite = background[np.isfinite(background) & (background != 0)]
     low, high = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
-    grey = np.clip((np.nan_to_num(background) - low) / max(high - low, 1e-12), 0, 1) * 0.85
+    return np.clip((np.nan_to_num(background) - low) / max(high - low, 1e-12), 0, 1) * level
+
+
+def _overlay(masks: dict[str, np.ndarray], count: np.ndarray, background: np.ndarray, colours: dict) -> np.ndarray:
+    """RGB volume (X, Y, Z, 3): grey background, each stream's colour, OVERLAP_COLOUR where ``count`` > 1."""
+    grey = grey_background(background, 0.85)
     rgb = np.repeat(grey[..., None], 3, axis=-1)
     layers = [(mask & (count == 1), colours[stream]) for stream, mask in masks.items()]
     layers.append((count > 1, to_rgb(OVERLAP_COLOUR)))

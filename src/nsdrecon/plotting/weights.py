@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
-from nsdrecon.plotting.masks import _slice_indices
+from nsdrecon.plotting.masks import _slice_indices, grey_background
 from nsdrecon.plotting.style import FULL_WIDTH_IN, STREAM_COLOURS, new_figure, paper_style, save_figure, set_title
 
 __all__ = ["weight_volume", "plot_weight_maps"]
@@ -36,12 +36,6 @@ def weight_volume(ijk: np.ndarray, values: np.ndarray, shape: tuple[int, int, in
     volume = np.full(shape, np.nan)
     volume[tuple(ijk.T)] = values
     return volume
-
-
-def _grey(background: np.ndarray) -> np.ndarray:
-    finite = background[np.isfinite(background) & (background != 0)]
-    low, high = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
-    return np.clip((np.nan_to_num(background) - low) / max(high - low, 1e-12), 0, 1) * 0.8
 
 
 def plot_weight_maps(
@@ -79,7 +73,7 @@ def plot_weight_maps(
             )
         if not np.isfinite(volume).any():
             raise ValueError(f"{subject} {stream}: weight volume holds no voxel")
-    grey = _grey(background)
+    grey = grey_background(background, 0.8)
     any_voxel = np.any([np.isfinite(volume) for volume in volumes.values()], axis=0)
     slices = _slice_indices(any_voxel, 2, n_slices)
 
