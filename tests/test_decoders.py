@@ -11,6 +11,7 @@ from nsdrecon.decoders import (
     StructuralGenerator,
     decoding_scores,
     fit_voxel_selected_ridge,
+    rank_voxels,
     info_nce,
     load_decoder,
     read_decoder_metadata,
@@ -98,6 +99,19 @@ def test_info_nce_prefers_matched_pairs():
     shuffled = info_nce(emb, emb[torch.tensor([1, 2, 3, 4, 5, 0])], temperature=0.1)
     assert matched < 1e-3 and shuffled > 5.0
     assert torch.isclose(info_nce(emb, emb.roll(1, 0), 0.5), info_nce(emb.roll(1, 0), emb, 0.5))
+
+
+def test_validation_split_keeps_an_images_trials_together():
+    images = np.random.default_rng(0).permutation(np.repeat(np.arange(50), [1, 2, 3, 3, 2] * 10))
+    train, val = validation_split(len(images), 0.2, seed=3, sample_groups=images)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(len(images)))
+    assert len(np.intersect1d(images[train], images[val])) == 0
+    assert len(np.unique(images[val])) == 10  # round(0.2 * 50 images)
+    plain_train, plain_val = validation_split(len(images), 0.2, seed=3)
+    assert len(plain_val) == round(0.2 * len(images))
+    assert len(np.intersect1d(images[plain_train], images[plain_val])) > 0  # what the groups prevent
+    with pytest.raises(ValueError, match="shape"):
+        validation_split(len(images), 0.2, seed=3, sample_groups=images[:-1])
 
 
 def test_training_never_returns_worse_than_ridge(tmp_path):
@@ -293,33 +307,41 @@ def test_top_decodable_targets():
         top_decodable_targets(scores, 0.0)
 
 
-def test_run_train_decoder_writes_scores_next_to_the_decoder(tmp_path):
-    """The stage fits the low-rank ridge, fine-tunes, and writes model, predictions, history and scores."""
+def run_structural_stage(tmp_path, ids, split, cv="gcv"):
+    """Write betas and features for ``ids`` (rows, repeats allowed) and run the structural decoder stage."""
     import h5py
     import xarray as xr
 
     from nsdrecon.betas import save_betas
-    from nsdrecon.h5io import load_arrays
     from nsdrecon.pipeline.decoding import run_train_decoder
 
-    X, Y = planted_latents(150, 40, seed=7)
-    rng = np.random.default_rng(7)
-    ids = rng.permutation(1000)[:150]
-    split = np.where(np.arange(150) < 120, "train", "test")
+    X, Y = planted_latents(len(ids), 40, seed=7)
+    images = np.unique(ids)
+    Y = Y[np.searchsorted(images, ids)] if len(images) < len(ids) else Y  # repeats of an image share its features
     dataset = xr.Dataset(
         {"structural": (("image", "voxel_structural"), X)}, coords={"nsd_id": ("image", ids), "split": ("image", split)}
     )
     save_betas(dataset, tmp_path / "betas.nc")
+    first = np.unique(ids, return_index=True)[1]
     with h5py.File(tmp_path / "features.h5", "w") as f:
-        f["nsd_id"], f["vae_latent"] = ids, Y
+        f["nsd_id"], f["vae_latent"] = ids[first], Y[first]
     outputs = {k: tmp_path / f"structural{suffix}" for k, suffix in (("model", ".safetensors"),
                ("predictions", "_test_predictions.h5"), ("scores", "_scores.tsv"), ("history", "_history.tsv"))}  # fmt: skip
-    ridge = dict(alphas=[1.0, 100.0], cv_folds=3, cv="gcv", alpha_per="target", target_block=100,
+    ridge = dict(alphas=[1.0, 100.0], cv_folds=3, cv=cv, alpha_per="target", target_block=100,
                  restandardize_predictions=False)  # fmt: skip
     decoder = dict(epochs=2, batch_size=32, lr=1e-3, weight_decay=0.0, hidden=16, n_blocks=1, rank=32, dropout=0.0,
                    val_fraction=0.2, sobel_weight=0.1, contrastive_weight=0.1, seed=0)  # fmt: skip
     run_train_decoder(betas=tmp_path / "betas.nc", features=tmp_path / "features.h5", stream="structural",
                       targets=["vae_latent"], ridge=ridge, decoder=decoder, device="cpu", outputs=outputs)  # fmt: skip
+    return Y, outputs
+
+
+def test_run_train_decoder_writes_scores_next_to_the_decoder(tmp_path):
+    """The stage fits the low-rank ridge, fine-tunes, and writes model, predictions, history and scores."""
+    from nsdrecon.h5io import load_arrays
+
+    ids = np.random.default_rng(7).permutation(1000)[:150]
+    Y, outputs = run_structural_stage(tmp_path, ids, np.where(np.arange(150) < 120, "train", "test"))
     scores = pd.read_csv(outputs["scores"], sep="\t")
     assert list(scores["model"]) == ["ridge", "decoder"] and set(scores["target"]) == {"vae_latent"}
     assert (scores["two_way_identification"] > 0.7).all() and (scores["n_voxels"] == 40).all()
@@ -329,3 +351,56 @@ def test_run_train_decoder_writes_scores_next_to_the_decoder(tmp_path):
     assert scores.loc[0, "pearson_r"] == pytest.approx(ridge_expected["pearson_r"], rel=1e-6)
     assert isinstance(load_decoder(outputs["model"]), StructuralGenerator)
     assert len(pd.read_csv(outputs["history"], sep="\t")) == 3
+
+
+def test_single_trials_of_an_image_never_straddle_fit_and_validation(tmp_path, monkeypatch):
+    """With one row per trial, the validation split and the ridge's K folds keep each image's trials together."""
+    import nsdrecon.decoders.training as training
+    import nsdrecon.pipeline.decoding as decoding
+    import nsdrecon.ridge as ridge_module
+
+    rng = np.random.default_rng(2)
+    train_ids = rng.permutation(np.repeat(rng.choice(1000, 50, replace=False), 3))  # 50 images x 3 trials
+    test_ids = rng.choice(np.setdiff1d(np.arange(1000), train_ids), 20, replace=False)
+    ids = np.concatenate([train_ids, test_ids])
+    split = np.array(["train"] * 150 + ["test"] * 20)
+    seen: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    def spy(name, function, labels_of):
+        def wrapper(*args, **kwargs):
+            result = function(*args, **kwargs)
+            for a, b in [result] if name == "validation" else result:
+                seen.append((name, labels_of()[a], labels_of()[b]))
+            return result
+
+        return wrapper
+
+    rows_in_fit = {}
+    real_fit = decoding.fit_ridge_low_rank
+
+    def fit_spy(X, Y, *args, **kwargs):
+        rows_in_fit["ids"] = kwargs["sample_groups"]
+        return real_fit(X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(decoding, "fit_ridge_low_rank", fit_spy)
+    monkeypatch.setattr(decoding, "validation_split", spy("validation", training.validation_split, lambda: train_ids))
+    monkeypatch.setattr(training, "validation_split", spy("validation", training.validation_split, lambda: train_ids))
+    monkeypatch.setattr(
+        ridge_module, "kfold_splits", spy("fold", ridge_module.kfold_splits, lambda: rows_in_fit["ids"])
+    )
+    run_structural_stage(tmp_path, ids, split, cv="kfold")
+    assert [name for name, _, _ in seen] == ["validation", "fold", "fold", "fold", "validation"]
+    for name, fitted, held_out in seen:
+        assert len(np.intersect1d(fitted, held_out)) == 0, name
+
+
+def test_rank_voxels_orders_by_mean_squared_correlation_over_target_blocks():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 25))
+    X[:, 7] = 1.0  # constant voxel: last
+    Y = X[:, [2, 11]] @ rng.normal(size=(2, 5000)) + rng.normal(size=(40, 5000))  # more targets than one block
+    corr = np.corrcoef(X[:, np.arange(25) != 7].T, Y.T)[:24, 24:]
+    expected = np.flatnonzero(np.arange(25) != 7)[np.argsort(-(corr**2).mean(1), kind="stable")]
+    order = rank_voxels(X, Y)
+    np.testing.assert_array_equal(order[:24], expected)
+    assert order[-1] == 7 and set(order[:2]) == {2, 11}

@@ -50,7 +50,7 @@ def test_read_responses_checks_one_based_columns(tmp_path):
     table.to_csv(tmp_path / "responses.tsv", sep="\t", index=False)
     assert read_responses(tmp_path / "responses.tsv")["73KID"].tolist() == [8, 12]
     table.assign(TRIAL=[0, 1]).to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
-    with pytest.raises(ValueError, match=r"bad\.tsv: 'TRIAL' is 1-based but holds 0"):
+    with pytest.raises(ValueError, match=r"bad\.tsv: 'TRIAL' must lie in 1\.\.63 \(1-based\), but data row 1 holds 0"):
         read_responses(tmp_path / "bad.tsv")
 
 

@@ -34,5 +34,21 @@ def test_responses_zero_based_index_column_is_named(tmp_path, column):
     table = pd.DataFrame(RESPONSES)
     table[column] = table[column] - table[column].min()
     table.to_csv(path, sep="\t", index=False)
-    with pytest.raises(ValueError, match=rf"responses\.tsv: '{column}' is 1-based but holds 0"):
+    with pytest.raises(
+        ValueError, match=rf"responses\.tsv: '{column}' must lie in 1\.\.\d+ \(1-based\), but data row \d holds 0"
+    ):
+        read_responses(path)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("SUBJECT", 9), ("SESSION", 41), ("RUN", 13), ("TRIAL", 64), ("73KID", 73001), ("10KID", 10001)],
+)
+def test_responses_index_beyond_nsd_is_named(tmp_path, column, value):
+    path = tmp_path / "responses.tsv"
+    pd.DataFrame(RESPONSES).assign(**{column: [1, value]}).to_csv(path, sep="\t", index=False)
+    with pytest.raises(
+        ValueError,
+        match=rf"'{column}' must lie in 1\.\.{value - 1} \(1-based\), but data row 2 holds {value} \(1 such rows\)",
+    ):
         read_responses(path)

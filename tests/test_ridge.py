@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from nsdrecon.ridge import RidgeFit, fit_ridge, fit_ridge_low_rank, kfold_splits, load_ridge, save_ridge
+from nsdrecon.ridge import RidgeFit, RowSubset, fit_ridge, fit_ridge_low_rank, kfold_splits, load_ridge, save_ridge
 
 torch.set_num_threads(1)
 
@@ -78,21 +78,62 @@ def test_kfold_splits_partition_the_samples():
     assert not np.array_equal(splits[0][1], kfold_splits(23, 5, seed=2)[0][1])
 
 
-def test_kfold_scores_match_brute_force():
+def single_trial_images(n_images: int, seed: int) -> np.ndarray:
+    """Image id of each trial: every image seen 1 to 3 times, trials in random order (like NSD single trials)."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(rng.choice(73000, n_images, replace=False), rng.integers(1, 4, n_images))
+    return rng.permutation(ids)
+
+
+def test_kfold_splits_keep_an_images_trials_in_one_fold():
+    images = single_trial_images(31, seed=4)
+    splits = kfold_splits(len(images), 5, seed=1, sample_groups=images)
+    tests = np.concatenate([test for _, test in splits])
+    np.testing.assert_array_equal(np.sort(tests), np.arange(len(images)))
+    per_fold = []
+    for train, test in splits:
+        assert len(np.intersect1d(images[train], images[test])) == 0
+        np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(images)))
+        per_fold.append(len(np.unique(images[test])))
+    assert sorted(per_fold) == [6, 6, 6, 6, 7]
+    row_splits = kfold_splits(len(images), 5, seed=1)
+    assert any(len(np.intersect1d(images[tr], images[te])) for tr, te in row_splits)  # what the groups prevent
+    with pytest.raises(ValueError, match="one label per sample"):
+        kfold_splits(len(images), 5, seed=1, sample_groups=images[:-1])
+    with pytest.raises(ValueError, match="at least 5 sample groups"):
+        kfold_splits(6, 5, seed=1, sample_groups=[1, 1, 2, 2, 3, 4])
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["samples", "image_groups"])
+def test_kfold_scores_match_brute_force(grouped):
     X, Y = planted(90, 40, 3, noise=2.0, seed=2)
+    images = np.random.default_rng(5).permutation(np.repeat(np.arange(30), 3)) if grouped else None
     alphas = [0.1, 10.0, 1e3]
-    fit = fit_ridge(X, Y, alphas, cv=4, alpha_per="target", standardize_x=False, seed=7)
+    fit = fit_ridge(X, Y, alphas, cv=4, alpha_per="target", standardize_x=False, seed=7, sample_groups=images)
     expected = np.zeros((len(alphas), Y.shape[1]))
     for a, alpha in enumerate(alphas):
         pred = np.zeros_like(Y)
-        for train, test in kfold_splits(len(X), 4, seed=7):
+        for train, test in kfold_splits(len(X), 4, seed=7, sample_groups=images):
             pred[test] = Ridge(alpha=alpha).fit(X[train], Y[train]).predict(X[test])
         expected[a] = 1 - ((Y - pred) ** 2).sum(0) / ((Y - Y.mean(0)) ** 2).sum(0)
     np.testing.assert_allclose(fit.cv_scores, expected, atol=1e-5)
     np.testing.assert_array_equal(fit.alphas, np.asarray(alphas)[expected.argmax(0)])
     np.testing.assert_allclose(fit.target_scores, expected.max(0), atol=1e-5)
-    grouped = fit_ridge(X, Y, alphas, cv=4, standardize_x=False, seed=7)  # one alpha, still a score per target
-    np.testing.assert_allclose(grouped.target_scores, expected[np.argmax(expected.mean(1))], atol=1e-5)
+    one_alpha = fit_ridge(X, Y, alphas, cv=4, standardize_x=False, seed=7, sample_groups=images)
+    np.testing.assert_allclose(one_alpha.target_scores, expected[np.argmax(expected.mean(1))], atol=1e-5)
+
+
+@pytest.mark.parametrize("cv", ["loo", "gcv"])
+def test_single_decomposition_cv_warns_about_repeated_images(cv, caplog):
+    X, Y = planted(40, 10, 2, noise=1.0, seed=6)
+    images = np.repeat(np.arange(20), 2)
+    with caplog.at_level("WARNING", logger="nsdrecon.ridge"):
+        fit_ridge(X, Y, [1.0], cv=cv, sample_groups=images)
+    assert "samples repeat" in caplog.text and "cv=<folds>" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="nsdrecon.ridge"):
+        fit_ridge(X, Y, [1.0], cv=cv, sample_groups=np.arange(40))
+    assert caplog.text == ""
 
 
 @pytest.mark.parametrize("n,p", [(30, 12), (25, 60)], ids=["primal", "dual"])
@@ -266,3 +307,16 @@ def test_low_rank_fit_streams_targets_from_hdf5(tmp_path):
     np.testing.assert_array_equal(streamed.alphas, in_memory.alphas)
     np.testing.assert_allclose(streamed.test_predictions, in_memory.test_predictions, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(streamed.a @ streamed.b, in_memory.a @ in_memory.b, rtol=1e-4, atol=1e-5)
+
+
+def test_row_subset_fits_like_the_copied_rows():
+    X, Y = planted(80, 30, 3, noise=1.0, seed=8)
+    rows = np.sort(np.random.default_rng(0).choice(80, 50, replace=False))
+    subset = RowSubset(Y, rows)
+    assert subset.shape == (50, Y.shape[1])
+    copied = fit_ridge(X[rows], Y[rows], [1.0, 100.0], cv=5, target_block=2)
+    streamed = fit_ridge(X[rows], subset, [1.0, 100.0], cv=5, target_block=2)
+    np.testing.assert_array_equal(streamed.coef, copied.coef)
+    np.testing.assert_array_equal(streamed.alphas, copied.alphas)
+    with pytest.raises(IndexError, match="whole columns"):
+        subset[:10, :2]

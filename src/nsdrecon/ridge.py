@@ -53,6 +53,7 @@ __all__ = [
     "LowRankRidgeFit",
     "RidgeFit",
     "RidgeSelection",
+    "RowSubset",
     "fit_ridge",
     "fit_ridge_low_rank",
     "kfold_splits",
@@ -83,14 +84,59 @@ def _as_tensor(a, device: torch.device) -> torch.Tensor:
     return a.to(device) if torch.is_tensor(a) else torch.as_tensor(np.ascontiguousarray(a), device=device)
 
 
-def kfold_splits(n_samples: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfold_splits(
+    n_samples: int, n_folds: int, seed: int, sample_groups: Sequence | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Shuffled K-fold (train, test) index pairs; test folds partition ``range(n_samples)``.
 
-    Fold sizes differ by at most one; the shuffle is ``numpy.random.default_rng(seed)``.
+    The shuffle is ``numpy.random.default_rng(seed)``.  Without
+    ``sample_groups`` fold sizes differ by at most one sample; with them the
+    groups (e.g. the NSD image of each single trial) are shuffled and split, so
+    all samples of one group fall in the same fold and no image is both fitted
+    and scored.
     """
-    order = np.random.default_rng(seed).permutation(n_samples)
-    tests = [np.sort(fold) for fold in np.array_split(order, n_folds)]
-    return [(np.setdiff1d(order, test), test) for test in tests]
+    if sample_groups is None:
+        order = np.random.default_rng(seed).permutation(n_samples)
+        tests = [np.sort(fold) for fold in np.array_split(order, n_folds)]
+        return [(np.setdiff1d(order, test), test) for test in tests]
+    labels = _sample_labels(sample_groups, n_samples)
+    if labels.max() + 1 < n_folds:
+        raise ValueError(f"{n_folds} folds need at least {n_folds} sample groups, got {labels.max() + 1}")
+    order = np.random.default_rng(seed).permutation(labels.max() + 1)
+    folds = np.empty(len(order), dtype=np.int64)
+    for fold, members in enumerate(np.array_split(order, n_folds)):
+        folds[members] = fold
+    sample_fold = folds[labels]
+    return [(np.flatnonzero(sample_fold != k), np.flatnonzero(sample_fold == k)) for k in range(n_folds)]
+
+
+def _sample_labels(sample_groups: Sequence, n_samples: int) -> np.ndarray:
+    """Group label of each sample as 0..n_groups-1, checked to have one label per sample."""
+    groups = np.asarray(sample_groups)
+    if groups.shape != (n_samples,):
+        raise ValueError(f"sample_groups must have shape ({n_samples},) (one label per sample), got {groups.shape}")
+    return np.unique(groups, return_inverse=True)[1].reshape(-1)
+
+
+class RowSubset:
+    """Some rows of a 2-D target array, read one block of targets at a time.
+
+    ``RowSubset(Y, rows)[:, cols]`` is ``Y[rows, cols]``.  Passed as a ridge's
+    ``Y`` it fits on a subset of the samples (e.g. the training part of a
+    validation split) without copying all targets of that subset at once: at
+    NSD scale the CLIP image tokens of 8,859 images are 7 GB in float32.
+    """
+
+    def __init__(self, Y, rows: Sequence[int] | np.ndarray):
+        self.Y, self.rows = Y, np.asarray(rows)
+        self.shape = (len(self.rows), Y.shape[1])
+        self.ndim = 2
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, columns = key
+        if rows != slice(None):
+            raise IndexError("a RowSubset is read by blocks of whole columns: subset[:, start:stop]")
+        return self.Y[self.rows, columns]
 
 
 @dataclass(kw_only=True)
@@ -370,8 +416,9 @@ class _HeldOutStats:
         self.pred_sq[a, sl] += (pred**2).sum(0).double().cpu().numpy()
 
 
-def _kfold_stats(Xs, targets, alphas, n_folds, seed, stats: _HeldOutStats) -> None:
-    for fold, (train, test) in enumerate(kfold_splits(Xs.shape[0], n_folds, seed)):
+def _kfold_stats(Xs, targets, alphas, splits, stats: _HeldOutStats) -> None:
+    n_folds = len(splits)
+    for fold, (train, test) in enumerate(splits):
         train_t = torch.as_tensor(train, device=Xs.device)
         test_t = torch.as_tensor(test, device=Xs.device)
         x_mean = Xs[train_t].mean(0)
@@ -497,7 +544,7 @@ class _RidgeProblem:
 
     def __init__(
         self, X, Y, alphas, *, cv, alpha_per, groups, scoring, standardize_x, standardize_y,
-        restandardize_predictions, target_block, device, seed, decomposition_dtype,
+        restandardize_predictions, target_block, device, seed, sample_groups, decomposition_dtype,
     ):  # fmt: skip
         _check_inputs(X, Y, alphas, cv, alpha_per, scoring)
         self.device = resolve_device(device)
@@ -530,7 +577,13 @@ class _RidgeProblem:
         self.per_block = cv in SINGLE_DECOMPOSITION_CV and alpha_per == "target"
 
         if cv not in SINGLE_DECOMPOSITION_CV:
-            _kfold_stats(Xs, self.targets, self.alpha_grid, int(cv), seed, self.stats)
+            splits = kfold_splits(self.n, int(cv), seed, sample_groups)
+            _kfold_stats(Xs, self.targets, self.alpha_grid, splits, self.stats)
+        elif sample_groups is not None and len(np.unique(sample_groups)) < self.n:
+            logger.warning(
+                "ridge: cv=%s leaves out one sample at a time, but samples repeat (e.g. single trials of one image): "
+                "the repeats left in favour small alphas; cv=<folds> keeps each group in one fold", cv,
+            )  # fmt: skip
         full = _decompose(Xs, decomposition_dtype)
         del Xs
         self.loo_parts = _loo_parts(full) if cv == "loo" else None
@@ -626,7 +679,7 @@ class _RidgeProblem:
 _COMMON_PARAMETERS = """X : array of shape (n_samples, n_features)
     Y : array of shape (n_samples, n_targets)
         Anything sliceable as ``Y[:, start:stop]`` into an array (ndarray,
-        memmap, h5py dataset, tensor); read one block of targets at a time
+        memmap, h5py dataset, tensor, :class:`RowSubset`); read one block of targets at a time
         (for HDF5, chunk the dataset along targets so that a block is cheap).
     alphas : sequence of float
         Candidate regularisation strengths (positive).
@@ -660,6 +713,10 @@ _COMMON_PARAMETERS = """X : array of shape (n_samples, n_features)
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
     seed : int, default=0
         Seed of the K-fold shuffle.
+    sample_groups : sequence of shape (n_samples,), optional
+        Label of each sample (e.g. its NSD image id); K-fold keeps each label
+        in one fold (:func:`kfold_splits`), so repeated trials of an image
+        never score their own image.
     decomposition_dtype : torch.dtype, default=torch.float64
         Precision of the Gram matrix and its eigendecomposition; products with
         the targets run in float32."""
@@ -680,6 +737,7 @@ def fit_ridge(
     target_block: int = 4096,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    sample_groups: Sequence | None = None,
     decomposition_dtype: torch.dtype = torch.float64,
 ) -> RidgeFit:
     """Fit ridge regressions from X to every column of Y, choosing alpha by cross-validation.
@@ -698,7 +756,8 @@ def fit_ridge(
     problem = _RidgeProblem(
         X, Y, alphas, cv=cv, alpha_per=alpha_per, groups=groups, scoring=scoring, standardize_x=standardize_x,
         standardize_y=standardize_y, restandardize_predictions=restandardize_predictions,
-        target_block=target_block, device=device, seed=seed, decomposition_dtype=decomposition_dtype,
+        target_block=target_block, device=device, seed=seed, sample_groups=sample_groups,
+        decomposition_dtype=decomposition_dtype,
     )  # fmt: skip
     t = Y.shape[1]
     coef = np.empty((problem.p, t), dtype=np.float32)
@@ -729,6 +788,7 @@ def fit_ridge_low_rank(
     target_block: int = 4096,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    sample_groups: Sequence | None = None,
     decomposition_dtype: torch.dtype = torch.float64,
 ) -> LowRankRidgeFit:
     """Ridge from X to every column of Y without ever forming the (n_features x n_targets) weights.
@@ -766,7 +826,8 @@ def fit_ridge_low_rank(
     problem = _RidgeProblem(
         X, Y, alphas, cv=cv, alpha_per=alpha_per, groups=groups, scoring=scoring, standardize_x=standardize_x,
         standardize_y=standardize_y, restandardize_predictions=restandardize_predictions,
-        target_block=target_block, device=device, seed=seed, decomposition_dtype=decomposition_dtype,
+        target_block=target_block, device=device, seed=seed, sample_groups=sample_groups,
+        decomposition_dtype=decomposition_dtype,
     )  # fmt: skip
     full, device, t = problem.full, problem.device, Y.shape[1]
     test_proj = None

@@ -13,8 +13,12 @@ equal the Hub models'). For each method the script times
 
 and prints seconds per image, the ratios, and peak GPU memory. MindDiffuser
 stage 2 is timed over ``--refine-steps`` Adam steps and extrapolated to 300.
+``--method minddiffuser-stage2-variants`` compares the exact stage 2 with
+fewer denoising steps inside the loop (``--variants``): seconds per image and
+the feature loss of the final image (always the full schedule).
 
     python workflow/benchmarks/bench_diffusion.py --method havir --batch 16 --dtype float16
+    python workflow/benchmarks/bench_diffusion.py --method minddiffuser-stage2-variants --batch 4 --refine-steps 300
     python workflow/benchmarks/bench_diffusion.py --quick          # tiny models on CPU, seconds
 """
 
@@ -40,6 +44,7 @@ from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versat
 MODELS = ROOT / "resources" / "models"
 FULL = {"vd": "versatile-diffusion-architecture", "sd": "stable-diffusion-v1-4-architecture",
         "clip": "clip-vit-base-patch32-architecture"}
+METHODS = ("havir", "minddiffuser-stage1", "minddiffuser-stage2", "minddiffuser-stage2-variants")
 TINY = {"vd": "tiny-versatile-diffusion", "sd": "tiny-stable-diffusion", "clip": "tiny-clip-vit-base-patch32"}
 
 
@@ -92,7 +97,8 @@ def bench_havir(args, names, device, dtype) -> dict:
     return measure(args, device, ours, plain, lambda: recon(image[:1], text[:1], latents[:1], seeds=[0], **run))
 
 
-def bench_minddiffuser(args, names, device, dtype, refine: bool) -> dict:
+def minddiffuser_setup(args, names, device, dtype):
+    """MindDiffuser over random-weight SD and CLIP ViT-B/32, with random decoded inputs and feature goals."""
     sd = load_stable_diffusion(MODELS / names["sd"], random_init=True, device=device, dtype=dtype)
     vision = load_clip_vision(MODELS / names["clip"], random_init=True, device=device, dtype=dtype)
     layers = list(range(2, vision.config.num_hidden_layers + 1, 2))
@@ -103,6 +109,11 @@ def bench_minddiffuser(args, names, device, dtype, refine: bool) -> dict:
     latents = rng.standard_normal((args.batch, *sd.latent_shape)).astype(np.float32)
     goal = features.extract(rng.integers(0, 256, (args.batch, 64, 64, 3), dtype=np.uint8))
     run = {"strength": args.strength, "num_inference_steps": args.steps, "guidance_scale": 5.0}
+    return md, text, latents, goal, run
+
+
+def bench_minddiffuser(args, names, device, dtype, refine: bool) -> dict:
+    md, text, latents, goal, run = minddiffuser_setup(args, names, device, dtype)
     if not refine:
         return measure(
             args, device,
@@ -119,6 +130,36 @@ def bench_minddiffuser(args, names, device, dtype, refine: bool) -> dict:
     scale = 300 / args.refine_steps
     result.update({f"{k}_300_steps": v * scale for k, v in result.items() if k.startswith("s_per_image")})
     return result
+
+
+def bench_stage2_variants(args, names, device, dtype) -> list[dict]:
+    """Stage 2 exact (the full schedule inside the loop) against fewer inner steps: time and final feature loss.
+
+    Every variant runs ``--refine-steps`` Adam steps from the same inputs; the
+    loss that counts is that of the returned image (always denoised with the
+    full schedule) against the goal features, next to the stage-1 loss.
+    """
+    md, text, latents, goal, run = minddiffuser_setup(args, names, device, dtype)
+    goal_t = {k: torch.as_tensor(v, device=device) for k, v in goal.items()}
+    rows = []
+    for inner in args.variants:
+        sync(device)
+        start = time.perf_counter()
+        result = md.refine(text, latents, goal, seeds=range(args.batch), steps=args.refine_steps,
+                           inner_steps=inner or None, checkpoint=True, **run)  # fmt: skip
+        sync(device)
+        seconds = (time.perf_counter() - start) / args.batch
+        final = {k: torch.as_tensor(v, device=device) for k, v in md.clip_features.extract(result.images).items()}
+        final_loss = md.feature_loss(final, goal_t, {}, cosine_weight=0.1)
+        rows.append({
+            "variant": "exact" if not inner else f"inner_steps={inner}",
+            "s_per_image": seconds,
+            "s_per_image_300_steps": seconds * 300 / args.refine_steps,
+            "loss_stage1": float(result.losses[0].mean()),
+            "loss_in_loop_last": float(result.losses[-1].mean()),
+            "loss_final_image": float(final_loss.mean()),
+        })  # fmt: skip
+    return rows
 
 
 def measure(args, device, ours, plain, one_image) -> dict:
@@ -142,7 +183,10 @@ def measure(args, device, ours, plain, one_image) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", choices=["havir", "minddiffuser-stage1", "minddiffuser-stage2", "all"], default="all")
+    parser.add_argument(
+        "--method", default="all",
+        choices=[*METHODS, "all"],
+    )  # fmt: skip
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=50, help="DDIM schedule length")
     parser.add_argument("--strength", type=float, default=0.75, help="fraction of the schedule run (0.75 of 50: 37 steps)")
@@ -150,6 +194,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
     parser.add_argument("--refine-steps", type=int, default=3, help="stage-2 Adam steps timed (extrapolated to 300)")
     parser.add_argument("--inner-steps", type=int, default=None, help="stage-2 schedule length inside the loop")
+    parser.add_argument(
+        "--variants", type=int, nargs="+", default=[0, 10, 5],
+        help="inner schedule lengths compared by minddiffuser-stage2-variants (0 = exact: the full schedule)",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--peak-tflops", type=float, default=790.0, help="device peak for the FLOP floor")
     parser.add_argument("--no-flops", dest="count_flops", action="store_false")
@@ -159,10 +207,10 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.quick:
         names, device, args.batch, args.steps, args.dtype, args.repeats = TINY, torch.device("cpu"), 2, 8, "float32", 1
-        args.refine_steps, args.inner_steps = 2, 2
+        args.refine_steps, args.inner_steps, args.variants = 2, 2, [0, 2]
     dtype = torch_dtype(args.dtype)
     torch.backends.cuda.matmul.allow_tf32 = True
-    methods = ["havir", "minddiffuser-stage1", "minddiffuser-stage2"] if args.method == "all" else [args.method]
+    methods = [*METHODS] if args.method == "all" else [args.method]
     info = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "batch": args.batch, "dtype": args.dtype, "compile": args.compile,
@@ -170,6 +218,10 @@ def main() -> None:
     }
     print(json.dumps(info))
     for method in methods:
+        if method == "minddiffuser-stage2-variants":
+            for row in bench_stage2_variants(args, names, device, dtype):
+                print(json.dumps({"method": method, **{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}}))
+            continue
         if method == "havir":
             result = bench_havir(args, names, device, dtype)
         else:

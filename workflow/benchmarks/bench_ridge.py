@@ -117,7 +117,8 @@ def run_sklearn(X, Y, X_test, alphas, splits, max_fits: int | None) -> tuple[np.
     out = np.empty((len(X_test), Y.shape[1]), dtype=np.float32)
     for a in np.unique(best):
         cols = np.flatnonzero(best == a)
-        out[:, cols] = Ridge(alpha=alphas[a], fit_intercept=True).fit(X, Y[:, cols]).predict(X_test)
+        pred = Ridge(alpha=alphas[a], fit_intercept=True).fit(X, Y[:, cols]).predict(X_test)
+        out[:, cols] = pred.reshape(len(X_test), -1)  # one column comes back 1-D
     return out, 1.0
 
 

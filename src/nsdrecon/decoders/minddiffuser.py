@@ -35,9 +35,13 @@ def _unit_columns(A: np.ndarray) -> np.ndarray:
     return Ac / np.where(norm > 0, norm, 1.0)
 
 
-def _ranked(X_unit: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    score = ((X_unit.T @ _unit_columns(Y)) ** 2).mean(axis=1)
-    return np.argsort(-score, kind="stable")
+def _ranked(X_unit: np.ndarray, Y: np.ndarray, block: int = 2048) -> np.ndarray:
+    """Voxels by decreasing mean squared correlation with Y's columns, summed over blocks of targets:
+    the voxels x targets correlations of one CLIP layer would be 4.8 GB in float64 at NSD scale."""
+    score = np.zeros(X_unit.shape[1])
+    for start in range(0, Y.shape[1], block):
+        score += ((X_unit.T @ _unit_columns(Y[:, start : start + block])) ** 2).sum(axis=1)
+    return np.argsort(-score / Y.shape[1], kind="stable")
 
 
 def rank_voxels(X: np.ndarray, Y: np.ndarray) -> np.ndarray:

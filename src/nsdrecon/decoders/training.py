@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,15 +54,31 @@ class TrainResult:
     best_epoch: int
 
 
-def validation_split(n_samples: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, validation) sample indices; ``round(val_fraction * n)`` (at least 1) go to validation."""
+def validation_split(
+    n_samples: int, val_fraction: float, seed: int, sample_groups: Sequence | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, validation) sample indices; ``round(val_fraction * n)`` (at least 1) go to validation.
+
+    With ``sample_groups`` (e.g. the NSD image of each single trial) whole
+    groups are split, ``round(val_fraction * n_groups)`` of them to validation,
+    so no image is in both parts.
+    """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-    n_val = max(1, int(round(val_fraction * n_samples)))
-    if n_val >= n_samples:
-        raise ValueError(f"val_fraction={val_fraction} leaves no training samples out of {n_samples}")
-    order = np.random.default_rng(seed).permutation(n_samples)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    if sample_groups is None:
+        labels = np.arange(n_samples)
+    else:
+        labels = np.asarray(sample_groups)
+        if labels.shape != (n_samples,):
+            raise ValueError(f"sample_groups must have shape ({n_samples},), got {labels.shape}")
+        labels = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    n_groups = int(labels.max()) + 1
+    n_val = max(1, int(round(val_fraction * n_groups)))
+    if n_val >= n_groups:
+        raise ValueError(f"val_fraction={val_fraction} leaves no training samples out of {n_groups} groups")
+    in_val = np.zeros(n_groups, dtype=bool)
+    in_val[np.random.default_rng(seed).permutation(n_groups)[:n_val]] = True
+    return np.flatnonzero(~in_val[labels]), np.flatnonzero(in_val[labels])
 
 
 def _as_tensors(model: RidgeDecoder, X, Y: Mapping[str, np.ndarray]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -123,6 +139,7 @@ def train_decoder(
     patience: int | None = None,
     select_by: str = "val_mse",
     log_path: str | Path | None = None,
+    sample_groups: Sequence | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` with AdamW, keeping the weights of the best validation epoch.
 
@@ -145,12 +162,14 @@ def train_decoder(
         Validation quantity that picks the returned epoch.
     log_path : path, optional
         TSV of the history, rewritten (atomically) after every epoch.
+    sample_groups : sequence of shape (n_samples,), optional
+        Image of each sample; the validation split keeps an image's trials together.
     """
     if select_by not in SELECT_BY:
         raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
     device = resolve_device(device)
     X, Y = _as_tensors(model, X_train, Y_train)
-    train_idx, val_idx = (torch.as_tensor(i) for i in validation_split(len(X), val_fraction, seed))
+    train_idx, val_idx = (torch.as_tensor(i) for i in validation_split(len(X), val_fraction, seed, sample_groups))
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     model.to(device)

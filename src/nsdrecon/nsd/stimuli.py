@@ -29,6 +29,8 @@ __all__ = ["StimulusImages", "read_stim_info", "read_responses", "read_stimuli",
 
 STIM_INFO_COLUMNS = ("cocoId", "cocoSplit", "nsdId", "shared1000")
 RESPONSES_COLUMNS = ("SUBJECT", "SESSION", "RUN", "TRIAL", "73KID", "10KID")
+# largest value of each 1-based responses.tsv index (nsd.md 3d: 40 sessions of 12 runs of up to 63 trials)
+RESPONSES_MAX = {"SUBJECT": 8, "SESSION": 40, "RUN": 12, "TRIAL": 63, "73KID": 73000, "10KID": 10000}
 COCO_SPLITS = ("train2017", "val2017")
 IMAGE_DATASET = "imgBrick"
 SUBSET_IDS = "nsd_id"  # subset files: the 0-based nsd id of each imgBrick row, sorted
@@ -85,14 +87,19 @@ def read_responses(path: str | os.PathLike) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        Missing columns, or an index column holding values below 1.
+        Missing columns, or an index column outside its 1-based range
+        (:data:`RESPONSES_MAX`); the message names the first bad row.
     """
     table = pd.read_csv(path, sep="\t")
     _require_columns(path, table, RESPONSES_COLUMNS)
     for column in RESPONSES_COLUMNS:
-        low = table[column].min()
-        if low < 1:
-            raise ValueError(f"{path}: '{column}' is 1-based but holds {low}")
+        values = table[column].to_numpy()
+        bad = np.flatnonzero((values < 1) | (values > RESPONSES_MAX[column]))
+        if len(bad):
+            raise ValueError(
+                f"{path}: '{column}' must lie in 1..{RESPONSES_MAX[column]} (1-based), "
+                f"but data row {bad[0] + 1} holds {values[bad[0]]} ({len(bad)} such rows)"
+            )
     return table
 
 

@@ -32,7 +32,7 @@ from ..decoders import (
 from ..features import read_features
 from ..h5io import save_arrays
 from ..devices import resolve_device
-from ..ridge import fit_ridge_low_rank
+from ..ridge import RowSubset, fit_ridge_low_rank
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +52,14 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
     Y_test = read_features(features, targets, test_ids)
     logger.info("%s: %d train / %d test images, %d voxels", stream, len(X), len(X_test), X.shape[1])
 
-    fit_idx, _ = validation_split(len(X), decoder["val_fraction"], decoder["seed"])
+    # single trials repeat images: the split and the ridge's folds keep an image's trials together
+    fit_idx, _ = validation_split(len(X), decoder["val_fraction"], decoder["seed"], train_ids)
     fits = {
         t: fit_ridge_low_rank(
-            X[fit_idx], Y[t][fit_idx].reshape(len(fit_idx), -1), ridge["alphas"],
+            X[fit_idx], RowSubset(Y[t].reshape(len(X), -1), fit_idx), ridge["alphas"],
             rank=decoder["rank"], X_test=X_test, cv=ridge_cv(ridge), alpha_per=ridge["alpha_per"],
             restandardize_predictions=ridge["restandardize_predictions"], target_block=ridge["target_block"],
-            device=dev, seed=decoder["seed"],
+            device=dev, seed=decoder["seed"], sample_groups=train_ids[fit_idx],
         )
         for t in targets
     }  # fmt: skip
@@ -76,7 +77,7 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
         model, X, {OUTPUT_NAME[t]: Y[t] for t in targets},
         val_fraction=decoder["val_fraction"], epochs=decoder["epochs"], batch_size=decoder["batch_size"],
         lr=decoder["lr"], weight_decay=decoder["weight_decay"], seed=decoder["seed"], device=dev,
-        log_path=outputs["history"],
+        log_path=outputs["history"], sample_groups=train_ids,
     )
     predicted = predict(result.model, X_test, dev)
     rows, arrays = [], {"nsd_id": test_ids}

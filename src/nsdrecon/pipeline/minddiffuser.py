@@ -52,6 +52,7 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, outputs) -> None
     fit = {
         "alphas": settings["alphas"], "n_voxels": settings["voxel_fraction"], "cv": ridge_cv(ridge),
         "target_block": ridge["target_block"], "restandardize_predictions": ridge["restandardize_predictions"],
+        "sample_groups": train_ids,  # an image's single trials stay in one fold
     }
     latent_shape = Y["sd_latent"].shape[1:]
     text = Y["sd_text"][:, :n_tokens]
