@@ -334,7 +334,7 @@ def test_jobs_go_through_sbatch_and_gpu_rules_ask_for_a_gpu(slurm_runs):
 
 H5_OUTPUTS = ["results/**/*.h5"]
 TSV_OUTPUTS = ["results/**/*.tsv"]
-EXACT_OUTPUTS = ["resources/nsd/**/*.*", "results/subj01/masks/*", "results/subj01/betas.nc"]
+EXACT_OUTPUTS = ["resources/synthetic_nsd/**/*.*", "results/subj01/masks/*", "results/subj01/betas.nc"]
 
 
 def h5_arrays(path: Path) -> dict:

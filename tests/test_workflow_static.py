@@ -67,6 +67,19 @@ def test_bad_config_value_is_named(workdir, patch, message):
     assert message in r.stderr + r.stdout
 
 
+def test_real_nsd_refuses_the_synthetic_datasets_folder(tmp_path):
+    """Switching source to nsd on the folder the embedded default generated must fail, not read synthetic files as NSD."""
+    root = tmp_path / "synthetic_nsd"
+    root.mkdir()
+    (root / "synthetic_truth.h5").write_bytes(b"")
+    args = ("-n", "--cores", "1", "--configfile", "config/nsd.yaml")
+    r = snakemake(*args, "--config", f"nsd_root={root}")
+    assert r.returncode != 0
+    assert f"nsd_root '{root}' holds the generated synthetic dataset (synthetic_truth.h5)" in r.stdout + r.stderr
+    (root / "synthetic_truth.h5").unlink()
+    assert snakemake(*args, "--config", f"nsd_root={root}").returncode == 0
+
+
 def test_rule_scripts_import_package_without_installation():
     """Snakemake's script preamble appends the script's folder to sys.path; that alone must find nsdrecon."""
     code = (

@@ -10,6 +10,8 @@ from __future__ import annotations
 DEFAULT_BETA_VERSION = "betas_fithrf_GLMdenoise_RR"
 BETA_FORMATS = {"hdf5": "hdf5", "nifti": "nii.gz"}
 FUNC_SPACE = "func1pt8mm"
+# not an NSD key: the generated dataset's ground truth, which also marks its folder as synthetic
+SYNTHETIC_TRUTH = "synthetic_truth.h5"
 
 
 def subject_name(subject: int | str) -> str:

@@ -12,6 +12,15 @@ from nsdrecon import layout  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# The generated dataset marks its folder; real NSD must never be read from there.
+SYNTHETIC_MARKER = layout.SYNTHETIC_TRUTH
+if config["source"] == "nsd" and Path(config["nsd_root"], SYNTHETIC_MARKER).exists():
+    raise ValueError(
+        f"nsd_root {config['nsd_root']!r} holds the generated synthetic dataset ({SYNTHETIC_MARKER}), "
+        "but source is 'nsd': its files would pass as NSD downloads. Point nsd_root at another folder "
+        "(config/nsd.yaml uses resources/nsd) or delete the synthetic one."
+    )
+
 SUBJECTS = config["subjects"]
 STREAMS = ["structural", "semantic"]
 HAVIR_METHODS = ["havir", "havir_no_structure", "havir_no_text", "havir_no_image"]
@@ -167,7 +176,7 @@ def synthetic_outputs():
         "expdesign": nsd(layout.expdesign()),
         "stim_info": nsd(layout.stim_info()),
         "stimuli": nsd(layout.stimuli()),
-        "truth": f"{config['nsd_root']}/synthetic_truth.h5",
+        "truth": f"{config['nsd_root']}/{SYNTHETIC_MARKER}",
     }
     files.update({f"captions_{i}": f for i, f in enumerate(caption_files())})
     for s in SUBJECTS:

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["TRUTH_FILE", "write_synthetic_nsd"]
 
-TRUTH_FILE = "synthetic_truth.h5"
+TRUTH_FILE = layout.SYNTHETIC_TRUTH
 PSC_SCALE = 300  # NSD betas are int16 round(PSC * 300)
 _RENDER_CHUNK = 1024
 _INT16 = np.iinfo(np.int16)
