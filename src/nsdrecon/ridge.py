@@ -58,6 +58,7 @@ __all__ = [
     "fit_ridge_low_rank",
     "kfold_splits",
     "load_ridge",
+    "sample_labels",
     "save_ridge",
 ]
 
@@ -99,7 +100,7 @@ def kfold_splits(
         order = np.random.default_rng(seed).permutation(n_samples)
         tests = [np.sort(fold) for fold in np.array_split(order, n_folds)]
         return [(np.setdiff1d(order, test), test) for test in tests]
-    labels = _sample_labels(sample_groups, n_samples)
+    labels = sample_labels(sample_groups, n_samples)
     if labels.max() + 1 < n_folds:
         raise ValueError(f"{n_folds} folds need at least {n_folds} sample groups, got {labels.max() + 1}")
     order = np.random.default_rng(seed).permutation(labels.max() + 1)
@@ -110,8 +111,8 @@ def kfold_splits(
     return [(np.flatnonzero(sample_fold != k), np.flatnonzero(sample_fold == k)) for k in range(n_folds)]
 
 
-def _sample_labels(sample_groups: Sequence, n_samples: int) -> np.ndarray:
-    """Group label of each sample as 0..n_groups-1, checked to have one label per sample."""
+def sample_labels(sample_groups: Sequence, n_samples: int) -> np.ndarray:
+    """Each sample's group as 0..n_groups-1 (groups in sorted label order), checked to be one label per sample."""
     groups = np.asarray(sample_groups)
     if groups.shape != (n_samples,):
         raise ValueError(f"sample_groups must have shape ({n_samples},) (one label per sample), got {groups.shape}")

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
 from ..devices import resolve_device
+from ..ridge import sample_labels
 from .layers import RidgeDecoder
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,7 @@ def validation_split(
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-    if sample_groups is None:
-        labels = np.arange(n_samples)
-    else:
-        labels = np.asarray(sample_groups)
-        if labels.shape != (n_samples,):
-            raise ValueError(f"sample_groups must have shape ({n_samples},), got {labels.shape}")
-        labels = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    labels = np.arange(n_samples) if sample_groups is None else sample_labels(sample_groups, n_samples)
     n_groups = int(labels.max()) + 1
     n_val = max(1, int(round(val_fraction * n_groups)))
     if n_val >= n_groups:
