@@ -183,9 +183,10 @@ class MindDiffuserReconstructor(LatentImg2Img):
             optimizer.step()
             schedule.step()
         logger.info("stage 2: mean feature loss %.4g -> %.4g over %d steps", history[0].mean(), history[-1].mean(), steps)
-        with torch.no_grad():
-            final = self._sample(c, z, noise, strength, guidance_scale, num_inference_steps, checkpoint=False)
-        return RefineResult(self.decode(final), z.detach().cpu().numpy(), np.stack(history).astype(np.float32))
+        if inner != num_inference_steps:  # the exact procedure's last pass already ran the full schedule
+            with torch.no_grad():
+                latents = self._sample(c, z, noise, strength, guidance_scale, num_inference_steps, checkpoint=False)
+        return RefineResult(self.decode(latents), z.detach().cpu().numpy(), np.stack(history).astype(np.float32))
 
     def check_inputs(
         self,

@@ -11,8 +11,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from nsdrecon.metrics.names import IDENTIFICATION_METRICS, METRICS
-from nsdrecon.plotting.metrics import Y_LABELS, our_rows, set_metric_title
+from nsdrecon.metrics.names import METRICS
+from nsdrecon.plotting.metrics import chance_handle, decorate_metric_panel, our_rows
 from nsdrecon.plotting.style import (
     FULL_WIDTH_IN,
     method_colours,
@@ -85,19 +85,14 @@ def plot_ablations(
                 values = [per_subject.loc[(m, subject), metric] if (m, subject) in per_subject.index else np.nan
                           for m in variants]
                 ax.plot(x + offset, values, marker=marker, ls="none", ms=3.5, mfc="white", mec="black", mew=0.7)
-            if metric in IDENTIFICATION_METRICS:
-                ax.axhline(0.5, color="black", ls=(0, (1, 1)), lw=0.6)
-                ax.set_ylim(0, 1.02)
-            ax.axhline(0, color="black", lw=0.5)
-            set_metric_title(ax, rows, metric)
-            ax.set_ylabel(Y_LABELS.get(metric, "two-way identification"))
+            decorate_metric_panel(ax, rows, metric)
             ax.set_xticks(x, [ticks[m] for m in variants], rotation=30, ha="right", rotation_mode="anchor")
         handles = [Patch(facecolor=colours[m], label=legend[m]) for m in variants]
         handles += [
             Line2D([], [], marker=marker, ls="none", ms=3.5, mfc="white", mec="black", mew=0.7, label=subject)
             for subject, marker in zip(subjects, _SUBJECT_MARKERS)
         ]
-        handles.append(Line2D([], [], color="black", ls=(0, (1, 1)), lw=0.6, label="chance (identification)"))
+        handles.append(chance_handle())
         fig.legend(
             handles=handles, loc="outside lower center", ncols=3, frameon=False,
             title="bars: mean of subjects;  markers: each subject",

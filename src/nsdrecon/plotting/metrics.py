@@ -30,7 +30,7 @@ from nsdrecon.plotting.style import (
 )
 from nsdrecon.tables import MEAN_SUBJECT, REFERENCE_RESULTS, SOURCE_OURS
 
-__all__ = ["Y_LABELS", "our_rows", "plot_metric_bars", "set_metric_title"]
+__all__ = ["Y_LABELS", "chance_handle", "decorate_metric_panel", "our_rows", "plot_metric_bars", "set_metric_title"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,25 @@ def set_metric_title(ax, summary: pd.DataFrame, metric: str) -> None:
     lines = [f"{metric} ↓", "(lower is better)"] if metric in LOWER_IS_BETTER else [f"{metric} ↑"]
     lines += ["random weights"] if random_weights else []
     ax.set_title("\n".join(lines), color=WARNING_COLOUR if random_weights else "black")
+
+
+_CHANCE_LINE = dict(color="black", ls=(0, (1, 1)), lw=0.6)
+
+
+def decorate_metric_panel(ax, summary: pd.DataFrame, metric: str) -> None:
+    """What every metric panel shows: chance (0.5) and the 0-1 range for identification metrics, a zero line,
+    the title of :func:`set_metric_title` and the metric's y label."""
+    if metric in IDENTIFICATION_METRICS:
+        ax.axhline(0.5, **_CHANCE_LINE)
+        ax.set_ylim(0, 1.02)
+    ax.axhline(0, color="black", lw=0.5)
+    set_metric_title(ax, summary, metric)
+    ax.set_ylabel(Y_LABELS.get(metric, "two-way identification"))
+
+
+def chance_handle() -> Line2D:
+    """Legend entry of the chance line that :func:`decorate_metric_panel` draws."""
+    return Line2D([], [], **_CHANCE_LINE, label="chance (identification)")
 
 
 def our_rows(summary: pd.DataFrame) -> pd.DataFrame:
@@ -128,14 +147,9 @@ def plot_metric_bars(
             if reference_rows:
                 _draw_references(ax, reference_rows, metric, len(subjects))
                 ax.axvline(len(subjects) - 0.5, color="black", lw=0.4, ls=":")
-            if metric in IDENTIFICATION_METRICS:
-                ax.axhline(0.5, color="black", ls=(0, (1, 1)), lw=0.6)
-                ax.set_ylim(0, 1.02)
-            ax.axhline(0, color="black", lw=0.5)
+            decorate_metric_panel(ax, summary, metric)
             ax.set_xticks(range(len(ticks)), ticks)
             ax.set_xlim(-0.6, len(ticks) - 0.4)
-            set_metric_title(ax, summary, metric)
-            ax.set_ylabel(Y_LABELS.get(metric, "two-way identification"))
             ax.set_xlabel("")
             ax.tick_params(axis="x", labelrotation=35)
             for label in ax.get_xticklabels():
@@ -150,7 +164,7 @@ def plot_metric_bars(
             )
             for row, marker in zip(reference_rows, _REFERENCE_MARKERS)
         ]
-        handles.append(Line2D([], [], color="black", ls=(0, (1, 1)), lw=0.6, label="chance (identification)"))
+        handles.append(chance_handle())
         fig.legend(
             handles=handles, loc="outside lower center", ncols=3, frameon=False,
             title="bars: this run (per subject, and mean of subjects);  markers: published values (methods.md)",

@@ -92,14 +92,14 @@ def plot_weight_maps(
                 ax.set_yticks([])
                 for spine in ax.spines.values():
                     spine.set_visible(False)
-            for ax, z in zip(axes[0], slices):
-                ax.set_title(f"z = {z}")
             row[0].set_ylabel(f"{stream}\n({int(np.isfinite(volume).sum()):,} voxels)",
                               color=STREAM_COLOURS.get(stream, "black"))
             mappable = fig.colorbar(
                 ScalarMappable(norm=Normalize(0, top), cmap=_CMAP), ax=list(row), location="right", fraction=0.05, pad=0.01, aspect=8
             )
             mappable.set_label("‖w‖ per voxel", fontsize=7)
+        for ax, z in zip(axes[0], slices):
+            ax.set_title(f"z = {z}")
         set_title(fig, f"{subject}: decoder weight magnitude per voxel (axial slices, native space)", title_note)
         save_figure(fig, out_png, out_pdf)
     logger.info("%s weight maps (%s) -> %s", subject, list(volumes), out_png)
