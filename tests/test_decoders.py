@@ -235,6 +235,27 @@ def test_decoding_scores():
         decoding_scores(truth, truth[:, :2])
 
 
+def test_target_rows_train_like_repeated_targets():
+    """Single trials indexing one copy of their image's targets train exactly as the repeated copies do."""
+    X_img, Y_img = planted_latents(60, 30, seed=4)
+    rows = np.random.default_rng(1).permutation(np.repeat(np.arange(60), 2))  # two trials per image
+    X = X_img[rows] + 0.1 * np.random.default_rng(2).normal(size=(len(rows), 30))
+    kwargs = dict(val_fraction=0.2, epochs=2, batch_size=16, lr=1e-3, seed=0, device="cpu", sample_groups=rows)
+    fit = fit_ridge(X, Y_img[rows].reshape(len(rows), -1), [10.0])
+    results = [
+        train_decoder(StructuralGenerator.from_ridge(fit, LATENT, **SMALL), X, targets, **extra, **kwargs)
+        for targets, extra in (({"latent": Y_img[rows]}, {}), ({"latent": Y_img}, {"target_rows": rows}))
+    ]
+    pd.testing.assert_frame_equal(results[0].history, results[1].history)
+    assert results[0].history["val_mse"].iloc[-1] != results[0].history["val_mse"].iloc[0]  # training moved
+    for a, b in zip(results[0].model.state_dict().values(), results[1].model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="target_rows must have shape"):
+        train_decoder(StructuralGenerator(30, LATENT, **SMALL), X, {"latent": Y_img}, target_rows=rows[:-1], epochs=1)
+    with pytest.raises(ValueError, match=r"target 'latent' must have shape \(60,"):
+        train_decoder(StructuralGenerator(30, LATENT, **SMALL), X, {"latent": Y_img[:59]}, target_rows=rows, epochs=1)
+
+
 def test_bad_shapes_are_reported():
     with pytest.raises(ValueError, match="not divisible by 2\\*\\*n_upsample = 4"):
         StructuralGenerator(10, (4, 6, 6), n_upsample=2)

@@ -76,21 +76,33 @@ def validation_split(
     return np.flatnonzero(~in_val[labels]), np.flatnonzero(in_val[labels])
 
 
-def _as_tensors(model: RidgeDecoder, X, Y: Mapping[str, np.ndarray]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _as_tensors(
+    model: RidgeDecoder, X, Y: Mapping[str, np.ndarray], target_rows
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """X, the targets as tensors of their declared shapes, and the target row of each sample."""
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
     if X.ndim != 2 or X.shape[1] != model.x_mean.shape[0]:
         raise ValueError(f"X_train must have shape (n_samples, {model.x_mean.shape[0]}), got {tuple(X.shape)}")
     if set(Y) != set(model.target_shapes):
         raise ValueError(f"Y_train must hold targets {sorted(model.target_shapes)}, got {sorted(Y)}")
+    rows = torch.arange(len(X)) if target_rows is None else torch.as_tensor(np.asarray(target_rows, dtype=np.int64))
+    if rows.shape != (len(X),):
+        raise ValueError(f"target_rows must have shape ({len(X)},) (one row per sample), got {tuple(rows.shape)}")
+    n_rows = int(rows.max()) + 1
     tensors = {}
     for name, shape in model.target_shapes.items():
         target = np.asarray(Y[name], dtype=np.float32)
-        if len(target) != len(X) or target[0].size != np.prod(shape):
+        rows_ok = len(target) == len(X) if target_rows is None else len(target) >= n_rows
+        if not rows_ok or target[0].size != np.prod(shape):
             raise ValueError(
-                f"target {name!r} must have shape ({len(X)}, {', '.join(map(str, shape))}), got {target.shape}"
+                f"target {name!r} must have shape ({n_rows}, {', '.join(map(str, shape))}), got {target.shape}"
             )
-        tensors[name] = torch.as_tensor(target.reshape(len(X), *shape))
-    return X, tensors
+        tensors[name] = torch.as_tensor(target.reshape(len(target), *shape))
+    return X, tensors, rows
+
+
+def _batch_targets(Y: dict[str, torch.Tensor], rows: torch.Tensor, idx: torch.Tensor, device) -> dict[str, torch.Tensor]:
+    return {k: v[rows[idx]].to(device) for k, v in Y.items()}
 
 
 def _batches(indices: torch.Tensor, batch_size: int):
@@ -99,13 +111,13 @@ def _batches(indices: torch.Tensor, batch_size: int):
 
 
 @torch.no_grad()
-def _evaluate(model, X, Y, indices, batch_size, device) -> tuple[float, float]:
+def _evaluate(model, X, Y, rows, indices, batch_size, device) -> tuple[float, float]:
     """Validation (loss, mse), averaged over samples."""
     model.eval()
     total_loss = total_mse = 0.0
     for idx in _batches(indices, batch_size):
         pred = model(X[idx].to(device))
-        loss, parts = model.loss(pred, {k: v[idx].to(device) for k, v in Y.items()})
+        loss, parts = model.loss(pred, _batch_targets(Y, rows, idx, device))
         total_loss += loss.item() * len(idx)
         total_mse += parts["mse"].item() * len(idx)
     return total_loss / len(indices), total_mse / len(indices)
@@ -135,6 +147,7 @@ def train_decoder(
     select_by: str = "val_mse",
     log_path: str | Path | None = None,
     sample_groups: Sequence | None = None,
+    target_rows: Sequence[int] | np.ndarray | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` with AdamW, keeping the weights of the best validation epoch.
 
@@ -144,7 +157,8 @@ def train_decoder(
         E.g. ``StructuralGenerator.from_ridge(...)``; trained in place.
     X_train : array of shape (n_samples, n_voxels)
     Y_train : mapping name -> array of shape (n_samples, *model.target_shapes[name])
-        Flattened targets (n_samples, prod(shape)) are accepted too.
+        Flattened targets (n_samples, prod(shape)) are accepted too; with
+        ``target_rows``, one row per distinct image instead of per sample.
     val_fraction : float
         Share of samples held out for validation (:func:`validation_split`).
     epochs, batch_size, lr, weight_decay : optimisation settings.
@@ -159,18 +173,21 @@ def train_decoder(
         TSV of the history, rewritten (atomically) after every epoch.
     sample_groups : sequence of shape (n_samples,), optional
         Image of each sample; the validation split keeps an image's trials together.
+    target_rows : sequence of int of shape (n_samples,), optional
+        Row of ``Y_train`` holding each sample's targets (default: row i), so
+        single trials of one image share one copy of its targets.
     """
     if select_by not in SELECT_BY:
         raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
     device = resolve_device(device)
-    X, Y = _as_tensors(model, X_train, Y_train)
+    X, Y, rows = _as_tensors(model, X_train, Y_train, target_rows)
     train_idx, val_idx = (torch.as_tensor(i) for i in validation_split(len(X), val_fraction, seed, sample_groups))
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     model.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
-    val_loss, val_mse = _evaluate(model, X, Y, val_idx, batch_size, device)
+    val_loss, val_mse = _evaluate(model, X, Y, rows, val_idx, batch_size, device)
     history = [{"epoch": 0, "train_loss": np.nan, "val_loss": val_loss, "val_mse": val_mse}]
     _write_history(history, log_path)
     ridge_val_mse = val_mse
@@ -189,12 +206,12 @@ def train_decoder(
         model.train()
         total = 0.0
         for idx in _batches(train_idx[torch.randperm(len(train_idx), generator=order)], batch_size):
-            loss, _ = model.loss(model(X[idx].to(device)), {k: v[idx].to(device) for k, v in Y.items()})
+            loss, _ = model.loss(model(X[idx].to(device)), _batch_targets(Y, rows, idx, device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             total += loss.item() * len(idx)
-        val_loss, val_mse = _evaluate(model, X, Y, val_idx, batch_size, device)
+        val_loss, val_mse = _evaluate(model, X, Y, rows, val_idx, batch_size, device)
         history.append({"epoch": epoch, "train_loss": total / len(train_idx), "val_loss": val_loss, "val_mse": val_mse})
         _write_history(history, log_path)
         progress.set_postfix(val_mse=f"{val_mse:.4g}")

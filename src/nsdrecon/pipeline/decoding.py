@@ -48,15 +48,17 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
     dev = resolve_device(device)
     X, train_ids = load_betas(betas, stream, "train")
     X_test, test_ids = load_betas(betas, stream, "test")
-    Y = read_features(features, targets, train_ids)
+    # one copy of each image's targets: single trials repeat images, and the CLIP tokens of one are 790 kB
+    images, target_rows = np.unique(train_ids, return_inverse=True)
+    Y = read_features(features, targets, images)
     Y_test = read_features(features, targets, test_ids)
-    logger.info("%s: %d train / %d test images, %d voxels", stream, len(X), len(X_test), X.shape[1])
+    logger.info("%s: %d train rows of %d images, %d test images, %d voxels", stream, len(X), len(images), len(X_test), X.shape[1])
 
     # single trials repeat images: the split and the ridge's folds keep an image's trials together
     fit_idx, _ = validation_split(len(X), decoder["val_fraction"], decoder["seed"], train_ids)
     fits = {
         t: fit_ridge_low_rank(
-            X[fit_idx], RowSubset(Y[t].reshape(len(X), -1), fit_idx), ridge["alphas"],
+            X[fit_idx], RowSubset(Y[t].reshape(len(images), -1), target_rows[fit_idx]), ridge["alphas"],
             rank=decoder["rank"], X_test=X_test, cv=ridge_cv(ridge), alpha_per=ridge["alpha_per"],
             restandardize_predictions=ridge["restandardize_predictions"], target_block=ridge["target_block"],
             device=dev, seed=decoder["seed"], sample_groups=train_ids[fit_idx],
@@ -77,7 +79,7 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
         model, X, {OUTPUT_NAME[t]: Y[t] for t in targets},
         val_fraction=decoder["val_fraction"], epochs=decoder["epochs"], batch_size=decoder["batch_size"],
         lr=decoder["lr"], weight_decay=decoder["weight_decay"], seed=decoder["seed"], device=dev,
-        log_path=outputs["history"], sample_groups=train_ids,
+        log_path=outputs["history"], sample_groups=train_ids, target_rows=target_rows,
     )
     predicted = predict(result.model, X_test, dev)
     rows, arrays = [], {"nsd_id": test_ids}

@@ -44,10 +44,15 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, outputs) -> None
     X_test, test_ids = visual_voxels(betas, "test")
     layers = [f"clip_layer{layer:02d}" for layer in settings["clip_layers"]]
     names = ["sd_latent", "sd_text", *layers, "clip_embedding"]
-    Y = read_features(features, names, train_ids)
+    # one row per image; a target set is expanded to the (possibly single-trial) training rows only when fitted
+    images, target_rows = np.unique(train_ids, return_inverse=True)
+    Y = read_features(features, names, images)
     Y_test = read_features(features, names, test_ids)
     n_tokens = settings["text_tokens"]
-    logger.info("MindDiffuser decoders: %d train / %d test images, %d voxels", len(X), len(X_test), X.shape[1])
+    logger.info(
+        "MindDiffuser decoders: %d train rows of %d images, %d test images, %d voxels",
+        len(X), len(images), len(X_test), X.shape[1],
+    )  # fmt: skip
 
     fit = {
         "alphas": settings["alphas"], "n_voxels": settings["voxel_fraction"], "cv": ridge_cv(ridge),
@@ -56,16 +61,16 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, outputs) -> None
     }
     latent_shape = Y["sd_latent"].shape[1:]
     text = Y["sd_text"][:, :n_tokens]
-    targets = {  # name -> (train targets (n, t), group of each target)
-        "sd_latent": (Y["sd_latent"].reshape(len(X), -1), np.repeat(np.arange(latent_shape[0]), np.prod(latent_shape[1:]))),
-        "sd_text": (text.reshape(len(X), -1), np.repeat(np.arange(n_tokens), text.shape[2])),
+    targets = {  # name -> (targets per training image (n_images, t), group of each target)
+        "sd_latent": (Y["sd_latent"].reshape(len(images), -1), np.repeat(np.arange(latent_shape[0]), np.prod(latent_shape[1:]))),
+        "sd_text": (text.reshape(len(images), -1), np.repeat(np.arange(n_tokens), text.shape[2])),
         **{name: (Y[name], None) for name in [*layers, "clip_embedding"]},
     }
     arrays = {"nsd_id": test_ids, "sd_text_tail": Y["sd_text"][:, n_tokens:].mean(axis=0)}
     rows = []
-    for name, (Y_train, groups) in targets.items():
+    for name, (per_image, groups) in targets.items():
         model = fit_voxel_selected_ridge(
-            X, Y_train, groups=groups if groups is not None else np.zeros(Y_train.shape[1], int), **fit
+            X, per_image[target_rows], groups=groups if groups is not None else np.zeros(per_image.shape[1], int), **fit
         )
         pred = model.predict(X_test)
         truth = Y_test[name].reshape(len(X_test), -1)
