@@ -21,6 +21,7 @@ from ..atomic import write_text
 from ..betas import load_betas
 from ..decoders import decoding_scores
 from ..decoders.minddiffuser import fit_voxel_selected_ridge, top_decodable_targets
+from ..diffusion.clip_layers import layer_name
 from ..features import read_features
 from .decoding import ridge_cv
 from ..h5io import save_arrays
@@ -42,7 +43,7 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, outputs) -> None
     """Fit the decoders, predict the test images, write predictions and held-out scores."""
     X, train_ids = visual_voxels(betas, "train")
     X_test, test_ids = visual_voxels(betas, "test")
-    layers = [f"clip_layer{layer:02d}" for layer in settings["clip_layers"]]
+    layers = [f"clip_{layer_name(layer)}" for layer in settings["clip_layers"]]  # as the features file names them
     names = ["sd_latent", "sd_text", *layers, "clip_embedding"]
     # one row per image; a target set is expanded to the (possibly single-trial) training rows only when fitted
     images, target_rows = np.unique(train_ids, return_inverse=True)
