@@ -12,6 +12,7 @@ BETA_FORMATS = {"hdf5": "hdf5", "nifti": "nii.gz"}
 FUNC_SPACE = "func1pt8mm"
 # not an NSD key: the generated dataset's ground truth, which also marks its folder as synthetic
 SYNTHETIC_TRUTH = "synthetic_truth.h5"
+TINY_TRAINING_RECORD = "training.json"  # written by nsdrecon.tiny_models into each model folder it trains
 
 
 def subject_name(subject: int | str) -> str:

@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from nsdrecon.devices import resolve_device
+from nsdrecon.layout import TINY_TRAINING_RECORD
+from nsdrecon.seeding import component_seed, seeded
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Component", "ModelWeightsNotFound", "load_components", "torch_dtype"]
+__all__ = ["Component", "ModelWeightsNotFound", "load_components", "torch_dtype", "trained_on_generated_scenes"]
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -140,6 +141,11 @@ def load_components(
     return loaded, source
 
 
+def trained_on_generated_scenes(source: str | os.PathLike) -> bool:
+    """True for a local model folder trained by :mod:`nsdrecon.tiny_models` (it holds ``training.json``)."""
+    return (Path(source).expanduser() / TINY_TRAINING_RECORD).is_file()
+
+
 def read_config(source: str, spec: Component) -> dict:
     """The JSON config of one diffusers component (for sizes), read without building it."""
     hub = {"local_files_only": Path(source).is_dir() or _hub_offline()}
@@ -169,13 +175,11 @@ def _load_one(
         if spec.kind == "diffusers":
             return spec.cls.from_pretrained(source, dtype=dtype, **where)
         return spec.cls.from_pretrained(source, dtype=dtype, attn_implementation="sdpa", **where)
-    component_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(component_seed)
-        if spec.kind == "diffusers":
-            return spec.cls.from_config(spec.cls.load_config(source, **where))
-        config = spec.cls.config_class.from_pretrained(source, **where)
-        return spec.cls._from_config(config, attn_implementation="sdpa")
+    if spec.kind == "diffusers":
+        config = spec.cls.load_config(source, **where)
+        return seeded(lambda: spec.cls.from_config(config), component_seed(seed, index))
+    config = spec.cls.config_class.from_pretrained(source, **where)
+    return seeded(lambda: spec.cls._from_config(config, attn_implementation="sdpa"), component_seed(seed, index))
 
 
 def _looks_like_path(source: str) -> bool:

@@ -40,7 +40,7 @@ from .scenes import SceneTable, render_scenes, sample_scenes, semantic_feature_n
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TRUTH_FILE", "write_synthetic_nsd"]
+__all__ = ["TRUTH_FILE", "stimulus_scenes", "write_synthetic_nsd"]
 
 TRUTH_FILE = layout.SYNTHETIC_TRUTH
 PSC_SCALE = 300  # NSD betas are int16 round(PSC * 300)
@@ -53,6 +53,11 @@ _DESIGN, _SCENES, _STIM_INFO, _CAPTIONS, _GEOMETRY, _ENCODING, _BEHAVIOUR, _NOIS
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *key]))
+
+
+def stimulus_scenes(seed: int, n_stimuli: int) -> SceneTable:
+    """The scenes of the dataset's ``n_stimuli`` stimuli (row i is 0-based nsd id i) for ``seed``."""
+    return sample_scenes(_rng(seed, _SCENES), n_stimuli)
 
 
 def _save_nifti(path: Path, volume: np.ndarray, affine: np.ndarray) -> None:
@@ -202,7 +207,7 @@ def write_synthetic_nsd(
     written.append(root / layout.expdesign())
     n_stimuli = int(design["subjectim"].max())
 
-    scenes = sample_scenes(_rng(seed, _SCENES), n_stimuli)
+    scenes = stimulus_scenes(seed, n_stimuli)
     logger.info("rendering %d stimuli at %d px", n_stimuli, image_size)
     seen_ids = np.unique(design["subjectim"][np.asarray(indices) - 1]) - 1  # 0-based ids the subjects see
     seen_low_level = _write_stimuli(root / layout.stimuli(), scenes, image_size, seen_ids)

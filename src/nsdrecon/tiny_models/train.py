@@ -1,0 +1,218 @@
+"""Train every tiny model of the embedded default and save it as pretrained weights, in the Hub layouts.
+
+One command, deterministic from a seed (run from the repository root)::
+
+    .venv/bin/python -m nsdrecon.tiny_models --models-dir resources/models
+
+reads the architecture configs already in ``resources/models/tiny-*`` and
+writes, with ``save_pretrained`` as safetensors, into the same folders:
+
+1. ``tiny-versatile-diffusion/vae`` (``AutoencoderKL``; ``tiny-stable-diffusion/vae`` links to it);
+2. the CLIP towers: ``tiny-versatile-diffusion/{text_encoder,image_encoder}``,
+   ``tiny-stable-diffusion/text_encoder`` (the same text tower without its
+   projection) and ``tiny-clip-vit-base-patch32`` (the second vision tower);
+3. ``tiny-versatile-diffusion/{image_unet,text_unet}`` (the dual-guided UNet);
+4. ``tiny-stable-diffusion/unet``.
+
+Steps 3 and 4 load the models saved before them through the pipeline's own
+loaders (``random_init=False``) and compute their conditioning with the
+pipeline's own encoders, so a loading or scaling bug shows up here first.
+Held-out figures (VAE PSNR, caption -> image retrieval, held-out denoising
+losses) and the settings go to ``training.json`` in each model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import diffusers
+import numpy as np
+import torch
+import transformers
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.pipelines.deprecated.versatile_diffusion.modeling_text_unet import UNetFlatConditionModel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+)
+
+from nsdrecon.atomic import write_text
+from nsdrecon.diffusion.dual_guided import UNCOND_IMAGES, build_dual_guided_unet
+from nsdrecon.layout import TINY_TRAINING_RECORD
+from nsdrecon.features import encode_clip_image_tokens, encode_clip_text_tokens, encode_vae_latents, sd_text_batch
+from nsdrecon.models import load_stable_diffusion, load_versatile_diffusion
+from nsdrecon.seeding import component_seed, seeded
+from nsdrecon.tiny_models.clip import caption_retrieval, train_clip
+from nsdrecon.tiny_models.data import make_scene_set
+from nsdrecon.tiny_models.unets import heldout_denoising_loss, train_dual_guided_unet, train_text_unet
+from nsdrecon.tiny_models.vae import psnr, reconstruct, train_vae
+
+__all__ = ["TrainingPlan", "main", "train_all"]
+
+logger = logging.getLogger(__name__)
+
+VD, SD, MD_CLIP = "tiny-versatile-diffusion", "tiny-stable-diffusion", "tiny-clip-vit-base-patch32"
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How much of what: scene counts and optimisation steps of every model (defaults: the shipped weights)."""
+
+    seed: int = 0
+    image_size: int = 64
+    n_train: int = 12000
+    n_heldout: int = 100
+    vae_steps: int = 1500
+    vae_batch: int = 32
+    clip_steps: int = 600
+    clip_batch: int = 128
+    vd_unet_steps: int = 800
+    sd_unet_steps: int = 600
+    unet_batch: int = 64
+    threads: int = 2
+
+    def quick(self) -> "TrainingPlan":
+        """A few steps of everything on a few scenes (tests)."""
+        return TrainingPlan(
+            seed=self.seed, image_size=self.image_size, n_train=64, n_heldout=16, vae_steps=2, vae_batch=8,
+            clip_steps=2, clip_batch=16, vd_unet_steps=2, sd_unet_steps=2, unet_batch=8, threads=self.threads,
+        )
+
+
+def _seeded(build, seed: int, index: int):
+    """Build model ``index`` with its own seed from ``seed`` (as random-weight loading does)."""
+    return seeded(build, component_seed(seed, index))
+
+
+def train_all(models_dir: str | Path, plan: TrainingPlan = TrainingPlan()) -> dict:
+    """Train and save every tiny model under ``models_dir``; return the held-out report."""
+    root = Path(models_dir)
+    torch.set_num_threads(plan.threads)
+    started = time.perf_counter()
+    train = make_scene_set(plan.seed, "train", plan.n_train, plan.image_size)
+    heldout = make_scene_set(plan.seed, "heldout", plan.n_heldout, plan.image_size)
+    report: dict = {"plan": asdict(plan), "seconds": {}}
+
+    # 1. VAE
+    t0 = time.perf_counter()
+    vae = _seeded(lambda: AutoencoderKL.from_config(AutoencoderKL.load_config(root / VD / "vae")), plan.seed, 0)
+    vae_losses = train_vae(vae, train.images, steps=plan.vae_steps, batch_size=plan.vae_batch, seed=plan.seed)
+    vae.save_pretrained(root / VD / "vae")
+    report["vae"] = {
+        "heldout_psnr_db": psnr(heldout.images, reconstruct(vae, heldout.images)),
+        "final_train_loss": float(np.mean(vae_losses[-50:])),
+        "scaling_factor": vae.config.scaling_factor,
+    }
+    report["seconds"]["vae"] = time.perf_counter() - t0
+    logger.info("VAE: held-out PSNR %.2f dB", report["vae"]["heldout_psnr_db"])
+
+    # 2. CLIP: one text tower, two vision towers
+    t0 = time.perf_counter()
+    tokenizer = CLIPTokenizer.from_pretrained(root / VD / "tokenizer")
+    text = _seeded(lambda: CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(root / VD / "text_encoder")), plan.seed, 1)
+    visions = {
+        "vd": _seeded(lambda: CLIPVisionModelWithProjection(CLIPVisionConfig.from_pretrained(root / VD / "image_encoder")), plan.seed, 2),
+        "md": _seeded(lambda: CLIPVisionModelWithProjection(CLIPVisionConfig.from_pretrained(root / MD_CLIP)), plan.seed, 3),
+    }
+    clip_losses = train_clip(
+        text, visions, tokenizer, train.images, train.captions, steps=plan.clip_steps, batch_size=plan.clip_batch,
+        seed=plan.seed,
+    )
+    text.save_pretrained(root / VD / "text_encoder")
+    visions["vd"].save_pretrained(root / VD / "image_encoder")
+    visions["md"].save_pretrained(root / MD_CLIP)
+    sd_text = CLIPTextModel(CLIPTextConfig.from_pretrained(root / SD / "text_encoder"))
+    sd_text.load_state_dict(text.text_model.state_dict())
+    sd_text.save_pretrained(root / SD / "text_encoder")
+    report["clip"] = {
+        f"heldout_caption_to_image_top1_{name}": caption_retrieval(text, vision, tokenizer, heldout.images, heldout.captions)
+        for name, vision in visions.items()
+    } | {"heldout_scenes": len(heldout), "final_train_loss": float(np.mean(clip_losses[-50:]))}
+    report["seconds"]["clip"] = time.perf_counter() - t0
+    logger.info("CLIP: %s", report["clip"])
+
+    # 3. Versatile Diffusion's dual-guided UNet, on contexts from the saved encoders
+    t0 = time.perf_counter()
+    vd = load_versatile_diffusion(root / VD, components=["vae", "image_encoder", "text_encoder", "tokenizer", "scheduler", "image_processor"])
+    vd.image_unet = _seeded(lambda: UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(root / VD / "image_unet")), plan.seed, 4)
+    vd.text_unet = _seeded(lambda: UNetFlatConditionModel.from_config(UNetFlatConditionModel.load_config(root / VD / "text_unet")), plan.seed, 5)
+
+    def vd_inputs(scenes):
+        return (
+            encode_vae_latents(vd, scenes.images, batch_size=256),
+            encode_clip_image_tokens(vd, scenes.images, batch_size=256),
+            encode_clip_text_tokens(vd, scenes.captions, batch_size=64),
+        )
+
+    side = vd.image_encoder.config.image_size
+    uncond_image = encode_clip_image_tokens(vd, np.full((1, side, side, 3), UNCOND_IMAGES["zeros"], np.uint8))
+    uncond_text = encode_clip_text_tokens(vd, [[""]])
+    dual = build_dual_guided_unet(vd)
+    train_inputs = vd_inputs(train)
+    vd_losses = train_dual_guided_unet(
+        dual, vd.scheduler, *train_inputs, uncond_image, uncond_text, steps=plan.vd_unet_steps,
+        batch_size=plan.unet_batch, seed=plan.seed,
+    )
+    vd.image_unet.save_pretrained(root / VD / "image_unet")
+    vd.text_unet.save_pretrained(root / VD / "text_unet")
+    report["vd_unet"] = {
+        "final_train_loss": float(np.mean(vd_losses[-50:])),
+        **heldout_denoising_loss(dual, vd.scheduler, *vd_inputs(heldout), uncond_image, uncond_text, seed=plan.seed),
+    }
+    report["seconds"]["vd_unet"] = time.perf_counter() - t0
+    logger.info("VD UNet: %s", report["vd_unet"])
+
+    # 4. Stable Diffusion's UNet, on SD's text conditioning from the saved text encoder
+    t0 = time.perf_counter()
+    sd = load_stable_diffusion(root / SD, components=["vae", "text_encoder", "tokenizer", "scheduler"])
+    unet = _seeded(lambda: UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(root / SD / "unet")), plan.seed, 6)
+
+    def sd_inputs(scenes):
+        return (
+            encode_vae_latents(sd, scenes.images, batch_size=256),
+            np.concatenate([sd_text_batch(sd, scenes.captions[i : i + 64]) for i in range(0, len(scenes), 64)]),
+        )
+
+    sd_uncond = sd_text_batch(sd, [[""]])
+    sd_losses = train_text_unet(
+        unet, sd.scheduler, *sd_inputs(train), sd_uncond, steps=plan.sd_unet_steps, batch_size=plan.unet_batch,
+        seed=plan.seed,
+    )
+    unet.save_pretrained(root / SD / "unet")
+    heldout_latents, heldout_text = sd_inputs(heldout)
+    report["sd_unet"] = {
+        "final_train_loss": float(np.mean(sd_losses[-50:])),
+        **heldout_denoising_loss(unet, sd.scheduler, heldout_latents, None, heldout_text, None, sd_uncond, seed=plan.seed),
+    }
+    report["seconds"]["sd_unet"] = time.perf_counter() - t0
+    report["seconds"]["total"] = time.perf_counter() - started
+    report["versions"] = {
+        "torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
+        "python": platform.python_version(), "threads": plan.threads,
+    }
+    for folder in (VD, SD, MD_CLIP):
+        write_text(root / folder / TINY_TRAINING_RECORD, json.dumps(report, indent=2) + "\n")
+    logger.info("trained every tiny model in %.0f s", report["seconds"]["total"])
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m nsdrecon.tiny_models", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models-dir", default="resources/models", help="folder holding the tiny-* model folders")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the shipped weights: 2)")
+    parser.add_argument("--quick", action="store_true", help="a few steps of every trainer (smoke test)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    plan = TrainingPlan(seed=args.seed, threads=args.threads)
+    return train_all(args.models_dir, plan.quick() if args.quick else plan)
