@@ -30,11 +30,11 @@ def reconstructor(vd):
 
 
 @pytest.fixture(scope="module")
-def inputs():
+def inputs(vd):
     rng = np.random.default_rng(1)
-    image = (0.2 * rng.standard_normal((3, 65, 32))).astype(np.float32)
-    text = (0.2 * rng.standard_normal((3, 77, 32))).astype(np.float32)
-    latents = rng.standard_normal((3, 4, 8, 8)).astype(np.float32)
+    image = (0.2 * rng.standard_normal((3, *vd.image_tokens))).astype(np.float32)
+    text = (0.2 * rng.standard_normal((3, *vd.text_tokens))).astype(np.float32)
+    latents = rng.standard_normal((3, *vd.latent_shape)).astype(np.float32)
     return image, text, latents
 
 
@@ -47,7 +47,9 @@ def test_dual_unet_shares_weights_and_leaves_image_unet_alone(vd, reconstructor)
     unet = reconstructor.unet
     duals = [m for m in unet.modules() if isinstance(m, MaskTolerantDualTransformer)]
     assert len(duals) == 4  # cross-attention down block (1 layer), mid block (1), cross-attention up block (2)
-    assert all(d.condition_lengths == [77, 65] and d.transformer_index_for_condition == [1, 0] for d in duals)
+    n_text, n_image = vd.text_tokens[0], vd.image_tokens[0]
+    assert (n_text, n_image) == (77, 65)
+    assert all(d.condition_lengths == [n_text, n_image] and d.transformer_index_for_condition == [1, 0] for d in duals)
     # parameters are shared with the loaded UNets, not copied
     assert duals[0].transformers[0].proj_in.weight is vd.image_unet.down_blocks[0].attentions[0].proj_in.weight
     assert duals[0].transformers[1] is vd.text_unet.down_blocks[0].attentions[0]
@@ -58,9 +60,9 @@ def test_dual_unet_shares_weights_and_leaves_image_unet_alone(vd, reconstructor)
     assert type(vd.image_unet.down_blocks[0].attentions[0]).__name__ == "Transformer2DModel"
     assert not vd.image_unet.config.get("dual_cross_attention", False) and unet.config.dual_cross_attention
     # a plain forward: the UNet blocks pass encoder_attention_mask, which the wrapper accepts
-    context = torch.zeros(1, 77 + 65, 32)
-    out = unet(torch.zeros(1, 4, 8, 8), 10, encoder_hidden_states=context).sample
-    assert out.shape == (1, 4, 8, 8) and torch.isfinite(out).all()
+    context = torch.zeros(1, n_text + n_image, vd.image_unet.config.cross_attention_dim)
+    out = unet(torch.zeros(1, *vd.latent_shape), 10, encoder_hidden_states=context).sample
+    assert out.shape == (1, *vd.latent_shape) and torch.isfinite(out).all()
 
 
 def test_output_images_are_uint8(reconstructor, inputs):
@@ -127,12 +129,12 @@ def test_guidance_scale_one_runs_without_guidance(reconstructor, inputs):
     assert np.abs(plain - guided).max() > 1e-2
 
 
-def test_no_structure_starts_from_noise(reconstructor, inputs):
+def test_no_structure_starts_from_noise(vd, reconstructor, inputs):
     image, text, _ = inputs
     out = _run(reconstructor, image, text, None, seeds=[0, 1, 2])
     again = _run(reconstructor, image, text, None, seeds=[0, 1, 2])
     np.testing.assert_array_equal(out, again)
-    assert out.shape == (3, 4, 8, 8) and np.isfinite(out).all()
+    assert out.shape == (3, *vd.latent_shape) and np.isfinite(out).all()
 
 
 def test_uncond_image_options(vd):
@@ -145,11 +147,12 @@ def test_uncond_image_options(vd):
         DualGuidedReconstructor(vd, uncond_image="black")
 
 
-def test_inputs_are_checked(reconstructor, inputs):
+def test_inputs_are_checked(vd, reconstructor, inputs):
     image, text, latents = inputs
     with pytest.raises(ValueError, match="at least one of"):
         reconstructor(None, None, latents, seeds=[0, 1, 2])
-    with pytest.raises(ValueError, match=r"image_tokens must have shape \(batch, 65, 32\)"):
+    n_image, dim = vd.image_tokens
+    with pytest.raises(ValueError, match=rf"image_tokens must have shape \(batch, {n_image}, {dim}\)"):
         reconstructor(image[:, :64], text, latents, seeds=[0, 1, 2])
     with pytest.raises(ValueError, match="batch size"):
         reconstructor(image, text, latents, seeds=[0, 1])

@@ -49,7 +49,7 @@ def images():
 
 def test_vae_latents_are_scaled_posterior_means(vd, images):
     latents = encode_vae_latents(vd, images, batch_size=2)
-    assert latents.shape == (5, 4, 8, 8) and latents.dtype == np.float32
+    assert latents.shape == (5, *vd.latent_shape) and latents.dtype == np.float32
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     with torch.no_grad():
         expected = vd.vae.encode(pixels).latent_dist.mean * 0.18215
@@ -67,7 +67,7 @@ def test_vae_latents_resize_to_model_size(vd, images):
 
 def test_clip_image_tokens_follow_vd_normalisation(vd, images):
     tokens = encode_clip_image_tokens(vd, images, batch_size=2)
-    assert tokens.shape == (5, 65, 32) and tokens.dtype == np.float32
+    assert tokens.shape == (5, *vd.image_tokens) and tokens.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(tokens[:, 0], axis=-1), 1.0, rtol=1e-5)
     # other tokens are not unit norm: the division is by the CLS norm only
     assert np.abs(np.linalg.norm(tokens[:, 1:], axis=-1) - 1).max() > 1e-2
@@ -95,7 +95,7 @@ def test_batch_size_does_not_change_features(vd, images):
 
 def test_clip_text_tokens_are_normalised_caption_means(vd):
     tokens = encode_clip_text_tokens(vd, CAPTIONS, batch_size=2)
-    assert tokens.shape == (5, 77, 32) and tokens.dtype == np.float32
+    assert tokens.shape == (5, *vd.text_tokens) and tokens.dtype == np.float32
     singles = encode_clip_text_tokens(vd, [[caption] for caption in CAPTIONS[2]], batch_size=3)
     np.testing.assert_allclose(tokens[2], singles.mean(axis=0), atol=1e-6)
     assert np.abs(singles[0] - singles[1]).max() > 1e-3  # captions differ, so the mean is not trivial
@@ -128,9 +128,9 @@ def feature_file(vd, images, tmp_path_factory):
 def test_feature_file_contents(vd, images, feature_file):
     with h5py.File(feature_file) as h5:
         assert set(h5) == {"nsd_id", *FEATURE_NAMES}
-        assert h5["vae_latent"].shape == (5, 4, 8, 8) and h5["vae_latent"].dtype == np.float32
-        assert h5["clip_image"].shape == (5, 65, 32)
-        assert h5["clip_text"].shape == (5, 77, 32)
+        assert h5["vae_latent"].shape == (5, *vd.latent_shape) and h5["vae_latent"].dtype == np.float32
+        assert h5["clip_image"].shape == (5, *vd.image_tokens)
+        assert h5["clip_text"].shape == (5, *vd.text_tokens)
         attrs = dict(h5.attrs)
     assert attrs["model_source"] == str(TINY)
     assert bool(attrs["random_init"]) and attrs["seed"] == 0
@@ -157,13 +157,13 @@ def test_features_from_nsd_stimuli_file(vd, images, feature_file, tmp_path):
         np.testing.assert_allclose(from_file[name], from_array[name], atol=1e-5, err_msg=name)
 
 
-def test_read_features_follows_requested_order(feature_file):
+def test_read_features_follows_requested_order(vd, feature_file):
     everything = read_features(feature_file, ["nsd_id", "clip_image"])
     assert everything["nsd_id"].tolist() == [40, 3, 17, 0, 9]
     picked = read_features(feature_file, ["nsd_id", "clip_image", "vae_latent"], nsd_ids=[9, 40, 9, 3])
     assert picked["nsd_id"].tolist() == [9, 40, 9, 3]
     np.testing.assert_array_equal(picked["clip_image"], everything["clip_image"][[4, 0, 4, 1]])
-    assert picked["vae_latent"].shape == (4, 4, 8, 8)
+    assert picked["vae_latent"].shape == (4, *vd.latent_shape)
 
 
 def test_read_features_reports_missing_ids_and_names(feature_file):

@@ -36,10 +36,10 @@ def md(sd, clip_features):
 
 
 @pytest.fixture(scope="module")
-def inputs():
+def inputs(sd):
     rng = np.random.default_rng(3)
-    text = (0.5 * rng.standard_normal((3, 77, 32))).astype(np.float32)
-    latents = rng.standard_normal((3, 4, 8, 8)).astype(np.float32)
+    text = (0.5 * rng.standard_normal((3, *sd.text_tokens))).astype(np.float32)
+    latents = rng.standard_normal((3, *sd.latent_shape)).astype(np.float32)
     return text, latents
 
 
@@ -47,7 +47,8 @@ def test_tiny_sd_has_the_sd_classes_and_shapes(sd):
     assert type(sd.unet).__name__ == "UNet2DConditionModel"
     assert type(sd.text_encoder).__name__ == "CLIPTextModel"
     assert type(sd.scheduler).__name__ == "DDIMScheduler"
-    assert sd.image_size == 64 and sd.latent_shape == (4, 8, 8) and sd.text_tokens == (77, 32)
+    assert sd.image_size == 64 and sd.latent_shape == (4, 16, 16) and sd.text_tokens == (77, 64)
+    assert sd.vae_scale_factor == 4 and sd.unet.config.cross_attention_dim == 64
     assert not any(p.requires_grad for p in sd.unet.parameters())
 
 
@@ -60,7 +61,7 @@ def test_missing_model_names_the_path_and_the_hub_id(tmp_path):
 def test_sd_text_is_the_mean_over_captions(sd):
     both = sd_text_batch(sd, [["red circle", "blue square"]])
     each = sd_text_batch(sd, [["red circle"], ["blue square"]])
-    assert both.shape == (1, 77, 32)
+    assert both.shape == (1, *sd.text_tokens)
     np.testing.assert_allclose(both[0], each.mean(0), rtol=1e-5, atol=1e-6)
 
 
@@ -111,8 +112,13 @@ def test_clip_layer_features_shapes_selection_and_gradients(clip_features):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (5, 40, 40, 3), dtype=np.uint8)
     whole = clip_features.extract(images, batch_size=2)
-    # tiny ViT: 64 px / patch 16 -> 16 patches + CLS = 17 tokens of 32 dims
-    assert {k: v.shape for k, v in whole.items()} == {"layer02": (5, 544), "layer04": (5, 544), EMBEDDING: (5, 32)}
+    # tiny ViT: 64 px / patch 16 -> 16 patches + CLS = 17 tokens of 64 dims
+    config = clip_features.vision.config
+    n_tokens = (config.image_size // config.patch_size) ** 2 + 1
+    assert (n_tokens, config.hidden_size, config.projection_dim) == (17, 64, 64)
+    layer = (5, n_tokens * config.hidden_size)
+    embedding = (5, config.projection_dim)
+    assert {k: v.shape for k, v in whole.items()} == {"layer02": layer, "layer04": layer, EMBEDDING: embedding}
     np.testing.assert_allclose(clip_features.extract(images, batch_size=5)["layer04"], whole["layer04"], atol=1e-5)
     keep = np.array([3, 10, 500])
     picked = ClipLayerFeatures(clip_features.vision, layers=[2, 4], selection={"layer02": keep}).extract(images)
@@ -126,7 +132,7 @@ def test_clip_layer_features_shapes_selection_and_gradients(clip_features):
 
 def _targets(md, clip_features, text, seeds):
     """Decoded features to match: those of stage-1 images from other latents (a reachable goal)."""
-    other = np.random.default_rng(9).standard_normal((len(seeds), 4, 8, 8)).astype(np.float32)
+    other = np.random.default_rng(9).standard_normal((len(seeds), *md.sd.latent_shape)).astype(np.float32)
     goal = md.generate(text, other, seeds=seeds, num_inference_steps=STEPS)
     return clip_features.extract(goal)
 
@@ -139,7 +145,7 @@ def test_stage2_lowers_the_feature_loss(md, clip_features, inputs):
     )
     assert result.losses.shape == (13, 2)
     assert np.all(result.losses[-1] < 0.9 * result.losses[0])
-    assert result.images.shape == (2, 64, 64, 3) and result.latents.shape == (2, 4, 8, 8)
+    assert result.images.shape == (2, 64, 64, 3) and result.latents.shape == (2, *md.sd.latent_shape)
     assert not np.allclose(result.latents, latents[:2])
 
 

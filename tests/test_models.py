@@ -40,12 +40,12 @@ def test_tiny_model_has_vd_classes_and_shapes(vd):
     assert type(vd.text_encoder).__name__ == "CLIPTextModelWithProjection"
     assert type(vd.scheduler).__name__ == "DDIMScheduler"
     assert vd.image_size == 64
-    assert vd.vae_scale_factor == 8
-    assert vd.latent_shape == (4, 8, 8)
-    assert vd.image_tokens == (65, 32)
-    assert vd.text_tokens == (77, 32)
+    assert vd.vae_scale_factor == 4
+    assert vd.latent_shape == (4, 16, 16)
+    assert vd.image_tokens == (65, 64)
+    assert vd.text_tokens == (77, 64)
     assert vd.vae.config.scaling_factor == pytest.approx(0.18215)
-    assert vd.image_unet.config.cross_attention_dim == 32
+    assert vd.image_unet.config.cross_attention_dim == 64
     assert vd.random_init and vd.seed == 0
     assert not any(p.requires_grad for p in vd.image_unet.parameters())
     # SDPA attention everywhere
@@ -75,7 +75,7 @@ def test_component_subset_has_the_same_weights(vd):
     assert subset.vae is None and subset.image_unet is None and subset.image_processor is None
     full, part = _state(vd.text_encoder), _state(subset.text_encoder)
     assert all(torch.equal(full[key], part[key]) for key in full)
-    assert subset.text_tokens == (77, 32)
+    assert subset.text_tokens == vd.text_tokens == (77, 64)
     with pytest.raises(ValueError, match="unknown Versatile Diffusion components"):
         load_versatile_diffusion(TINY, random_init=True, components=["unet"])
     assert set(COMPONENTS) >= set(NETWORKS)
@@ -100,11 +100,20 @@ def test_missing_folder_raises_with_path(tmp_path):
 
 
 def test_pretrained_load_without_weights_raises_once(tmp_path):
-    # the tiny folder has configs only: asking for pretrained weights must fail clearly
+    # a copy of the tiny folder with configs only: asking for pretrained weights must fail clearly
+    configs_only = tmp_path / "tiny-versatile-diffusion"
+    shutil.copytree(TINY, configs_only, ignore=shutil.ignore_patterns("*.safetensors"))
     with pytest.raises(ModelWeightsNotFound) as caught:
-        load_versatile_diffusion(TINY, random_init=False)
-    assert str(TINY) in str(caught.value)
+        load_versatile_diffusion(configs_only, random_init=False)
+    assert str(configs_only) in str(caught.value)
     assert "models.diffusion.id" in str(caught.value)
+
+
+def test_shipped_tiny_weights_load_as_pretrained():
+    vd = load_versatile_diffusion(TINY, random_init=False)
+    random = load_versatile_diffusion(TINY, random_init=True, seed=0)
+    assert not vd.random_init and vd.seed is None
+    assert not torch.equal(vd.image_unet.conv_in.weight, random.image_unet.conv_in.weight)
 
 
 def test_hub_id_offline_raises(monkeypatch):
