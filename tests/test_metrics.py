@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.spatial.distance
 import torch
@@ -26,6 +27,7 @@ from nsdrecon.metrics import (
     pearson_matrix,
     pixcorr,
     pixel_metric_inputs,
+    reference_features,
     ssim,
     two_way_identification,
     weights_column,
@@ -232,6 +234,12 @@ def test_missing_weights_give_random_networks_with_one_warning_each(rng, empty_h
     assert set(np.unique(identification)) <= {0, 1 / 3, 2 / 3, 1}  # N = 4: fractions of 3 distractors
     assert table[["EffNet-B", "SwAV"]].ge(0).all().all() and table[["EffNet-B", "SwAV"]].le(2).all().all()
 
+    cached = evaluate_reconstructions(gt, rec, networks, batch_size=3,
+                                      gt_features=reference_features(gt, networks, batch_size=2))
+    pd.testing.assert_frame_equal(cached, table)  # the stimuli's features computed once serve every method
+    with pytest.raises(ValueError, match="another number of images"):
+        evaluate_reconstructions(gt[:3], rec[:3], networks, gt_features=reference_features(gt, networks))
+
     perfect = evaluate_reconstructions(gt, gt, networks)
     np.testing.assert_allclose(
         perfect[["PixCorr", "SSIM", "AlexNet(2)", "AlexNet(5)", "Inception", "CLIP"]], 1.0, atol=1e-9
@@ -246,6 +254,8 @@ def test_mindeye_networks_use_mindeye_input_sizes():
     networks = load_feature_networks("random", None, convention="mindeye", names=["AlexNet", "Inception", "EffNet-B"])
     assert {n.name: n.input_size for n in networks} == {"AlexNet": 256, "Inception": 342, "EffNet-B": 255}
     assert {n.weights_label for n in networks} == {WEIGHTS_RANDOM_CONFIGURED}
+    small = load_feature_networks("random", None, convention="mindeye", names=["AlexNet", "Inception"], input_size=112)
+    assert {n.name: n.input_size for n in small} == {"AlexNet": 112, "Inception": 112}
     with pytest.raises(ValueError, match="unknown feature networks"):
         load_feature_networks("random", None, names=["VGG"])
     with pytest.raises(ValueError, match="feature weights"):

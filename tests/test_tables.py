@@ -80,13 +80,21 @@ def test_write_tables_round_trip(per_image, tmp_path):
     markdown = out["md"].read_text()
     assert "| source | method | subject | N | PixCorr ↑ |" in markdown
     assert "EffNet-B ↓" in markdown and "| 94.2% | 96.2% | 87.2% | 91.5% | 0.775 | 0.423 |" in markdown
-    assert "WITHOUT pretrained weights (AlexNet: random (no weights found))" in markdown
+    assert "with RANDOM weights (AlexNet: random (no weights found))" in markdown
     havir_mean = summary[(summary["method"] == "havir") & (summary["subject"] == "mean")].iloc[0]
     assert f"| {100 * havir_mean['CLIP']:.1f}% |" in markdown
 
     latex = out["tex"].read_text()
     assert "\\toprule" in latex and "SwAV $\\downarrow$" in latex and "pixel\\_ridge" in latex
     assert "94.2\\%" in latex and "chance 50\\%" in latex
+
+    tiny = summary.assign(**{"weights:CLIP": "tiny, trained on generated scenes"})
+    tiny.loc[0, "method"] = "havir_oracle"
+    write_tables(tiny, out["tsv"], out["md"], out["tex"], extra_notes=["Diffusion models: tiny."])
+    notes = out["md"].read_text()
+    assert "tiny models trained on the generated scenes (CLIP: tiny, trained on generated scenes)" in notes
+    assert "*_oracle: the same generator from each test image's true features" in notes
+    assert "- Diffusion models: tiny." in notes
 
     write_tables(summary, out["tsv"], out["md"], out["tex"], include_reference=False)
     assert set(pd.read_csv(out["tsv"], sep="\t")["source"]) == {"this run"}

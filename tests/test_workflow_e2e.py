@@ -20,6 +20,7 @@ from PIL import Image
 from snakemake.api import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings, SnakemakeApi
 from snakemake.settings.enums import Quietness
 
+from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module's run is one long fixture
@@ -28,7 +29,10 @@ SMALL = {
     "subjects": ["subj01", "subj02"],
     "synthetic": {"n_images_per_subject": 400, "n_shared": 30, "trials_per_session": 300},
     "decoders": {"epochs": 1, "hidden": 64, "rank": 64},
-    "reconstruct": {"num_inference_steps": 8, "methods": ["havir", "havir_no_text", "minddiffuser", "pixel_ridge"]},
+    "reconstruct": {
+        "num_inference_steps": 8,
+        "methods": ["havir", "havir_no_text", "havir_oracle", "minddiffuser", "minddiffuser_oracle", "pixel_ridge"],
+    },
     "minddiffuser": {"num_inference_steps": 8},
 }
 
@@ -49,6 +53,25 @@ def write_config(workdir, cfg):
 
 
 @pytest.fixture(scope="module")
+def shapes():
+    """Feature shapes of the configured tiny models, read from their configs (random weights, no files needed)."""
+    cfg = merged_config()
+    vd_components = ["vae", "image_encoder", "text_encoder", "tokenizer"]
+    vd = load_versatile_diffusion(ROOT / cfg["models"]["diffusion"]["id"], random_init=True, components=vd_components)
+    sd_components = ["tokenizer", "text_encoder"]
+    sd = load_stable_diffusion(ROOT / cfg["minddiffuser"]["model"]["id"], random_init=True, components=sd_components)
+    clip = load_clip_vision(ROOT / cfg["minddiffuser"]["clip"]["id"], random_init=True).config
+    return {
+        "vd_latent": vd.latent_shape,
+        "clip_image": vd.image_tokens,
+        "clip_text": vd.text_tokens,
+        "sd_latent": sd.latent_shape,
+        "sd_text": sd.text_tokens,
+        "clip_layer_dims": ((clip.image_size // clip.patch_size) ** 2 + 1) * clip.hidden_size,
+    }
+
+
+@pytest.fixture(scope="module")
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("wf")
     write_config(workdir, merged_config())
@@ -63,7 +86,7 @@ def run(tmp_path_factory):
     return workdir
 
 
-def test_betas_and_features_have_nsd_shapes(run):
+def test_betas_and_features_have_nsd_shapes(run, shapes):
     ds = xr.open_dataset(run / "results/subj01/betas.nc", engine="h5netcdf")
     assert set(ds["split"].values) == {"train", "test"}
     n_test = int((ds["split"] == "test").sum())
@@ -72,8 +95,8 @@ def test_betas_and_features_have_nsd_shapes(run):
     train = ds["structural"].values[ds["split"].values == "train"]
     assert abs(train.mean()) < 0.2 and 0.2 < train.std() < 1.5  # z-scored, then repeats averaged
     with h5py.File(run / "results/features/versatile_diffusion.h5") as f:
-        assert f["vae_latent"].shape[1:] == (4, 8, 8)
-        assert f["clip_image"].shape[1:] == (65, 32) and f["clip_text"].shape[1:] == (77, 32)
+        assert f["vae_latent"].shape[1:] == shapes["vd_latent"]
+        assert f["clip_image"].shape[1:] == shapes["clip_image"] and f["clip_text"].shape[1:] == shapes["clip_text"]
         assert "transformers" in " ".join(f.attrs.keys())
 
 
@@ -100,21 +123,38 @@ def test_reconstructions_and_metrics(run):
     assert (table.source == "published").any()
 
 
-def test_minddiffuser_decodes_and_refines(run):
+def test_minddiffuser_decodes_and_refines(run, shapes):
     scores = pd.read_csv(run / "results/subj01/decoders/minddiffuser_scores.tsv", sep="\t").set_index("target")
     assert set(scores.index) == {"sd_latent", "sd_text", "clip_layer02", "clip_layer04", "clip_embedding"}
     assert (scores.loc[["sd_latent", "clip_layer02", "clip_embedding"], "two_way_identification"] > 0.65).all(), scores
     with h5py.File(run / "results/subj01/decoders/minddiffuser_test_predictions.h5") as f:
         n_test = len(f["nsd_id"])
-        assert f["sd_latent"].shape == (n_test, 4, 8, 8)
-        assert f["sd_text"].shape == (n_test, 15, 32) and f["sd_text_tail"].shape == (62, 32)
-        # tiny CLIP ViT-B/32: 17 tokens x 32 dims per layer, of which the top 25% are kept
-        assert len(f["clip_layer02_index"]) == round(0.25 * 17 * 32) == f["clip_layer02"].shape[1]
+        assert f["sd_latent"].shape == (n_test, *shapes["sd_latent"])
+        n_tokens, dim = shapes["sd_text"]
+        assert f["sd_text"].shape == (n_test, 15, dim) and f["sd_text_tail"].shape == (n_tokens - 15, dim)
+        # tiny CLIP ViT-B/32: 17 tokens x 64 dims per layer, of which the top 25% are kept
+        assert len(f["clip_layer02_index"]) == round(0.25 * shapes["clip_layer_dims"]) == f["clip_layer02"].shape[1]
     with h5py.File(run / "results/subj01/minddiffuser/reconstructions.h5") as f:
         assert f["images"].dtype == np.uint8 and f["images"].shape == (n_test, 64, 64, 3)
     log = (run / "logs/reconstruct/subj01_minddiffuser.log").read_text()
     losses = [(float(a), float(b)) for a, b in re.findall(r"feature loss ([\d.e+-]+) -> ([\d.e+-]+)", log)]
     assert losses and all(after < before for before, after in losses), losses  # stage 2 lowers its loss
+
+
+def test_oracles_reconstruct_from_the_true_features(run):
+    """The oracle inputs are the features file's rows of the test images, in the decoders' formats."""
+    with h5py.File(run / "results/subj01/oracle/havir_inputs.h5") as oracle, \
+            h5py.File(run / "results/features/versatile_diffusion.h5") as features:
+        rows = np.searchsorted(features["nsd_id"][()], oracle["nsd_id"][()])
+        np.testing.assert_array_equal(oracle["clip_image"][()], features["clip_image"][()][rows])
+        np.testing.assert_array_equal(oracle["vae_latent"][()], features["vae_latent"][()][rows])
+    with h5py.File(run / "results/subj01/oracle/minddiffuser_inputs.h5") as oracle, \
+            h5py.File(run / "results/subj01/decoders/minddiffuser_test_predictions.h5") as decoded:
+        assert oracle["sd_text"].shape[1] == 77 and oracle["sd_text_tail"].shape[0] == 0
+        np.testing.assert_array_equal(oracle["clip_layer02_index"][()], decoded["clip_layer02_index"][()])
+    table = pd.read_csv(run / "results/tables/metrics.tsv", sep="\t").set_index(["subject", "method"])
+    for oracle in ("havir_oracle", "minddiffuser_oracle"):
+        assert np.isfinite(table.loc[("mean", oracle), "PixCorr"])
 
 
 def test_figures_written(run):
@@ -179,7 +219,7 @@ def test_mix_ratio_change_reruns_exactly_the_havir_branch(run):
         jobs = dry_run_outputs(run)
     finally:
         write_config(run, merged_config())
-    subjects, havir = SMALL["subjects"], ["havir", "havir_no_text"]
+    subjects, havir = SMALL["subjects"], ["havir", "havir_no_text", "havir_oracle"]
     expected = {("reconstruct_havir", f"results/{s}/{m}/reconstructions.h5") for s in subjects for m in havir}
     expected |= {("evaluate", f"results/{s}/{m}/metrics.tsv") for s in subjects for m in havir}
     expected |= {("figure_reconstructions", f"results/figures/reconstructions_{s}.png") for s in subjects}

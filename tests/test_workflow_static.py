@@ -33,9 +33,11 @@ def test_real_nsd_dag_builds_without_data():
     counts = {l.split()[0]: int(l.split()[1]) for l in out.splitlines() if len(l.split()) == 2 and l.split()[1].isdigit()}
     assert counts["masks"] == 4 and counts["betas"] == 4
     assert counts["train_decoder"] == 8  # 4 subjects x 2 streams
-    assert counts["reconstruct_havir"] == 16  # 4 subjects x HAVIR + 3 ablations
+    assert counts["reconstruct_havir"] == 20  # 4 subjects x (HAVIR, 3 ablations, oracle)
+    assert counts["havir_oracle_inputs"] == counts["minddiffuser_oracle_inputs"] == 4
     assert counts["minddiffuser_features"] == 1 and counts["train_minddiffuser_decoder"] == 4
-    assert counts["reconstruct_minddiffuser"] == 8  # 4 subjects x (both stages, stage 1 only)
+    assert counts["reconstruct_minddiffuser"] == 12  # 4 subjects x (both stages, stage 1 only, oracle)
+    assert counts["reference_features"] == 4  # the metric networks' features of each subject's stimuli, once
     nsd = yaml.safe_load((ROOT / "config/nsd.yaml").read_text())
     assert counts["evaluate"] == len(nsd["subjects"]) * len(nsd["reconstruct"]["methods"])  # subject x method
     # 37 sessions x 4 subjects of betas, plus ROI files, label tables, design, stimuli

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -21,7 +22,8 @@ from nsdrecon.metrics.names import (
     LOWER_IS_BETTER,
     METRICS,
     WEIGHTS_COLUMN_PREFIX,
-    WEIGHTS_PRETRAINED,
+    WEIGHTS_RANDOM,
+    WEIGHTS_TINY_TRAINED,
 )
 
 __all__ = ["REFERENCE_RESULTS", "MEAN_SUBJECT", "SOURCE_OURS", "SOURCE_PUBLISHED", "summarize", "format_table", "write_tables"]
@@ -145,16 +147,22 @@ def _notes(summary: pd.DataFrame, include_reference: bool) -> list[str]:
         "AlexNet(2), AlexNet(5), Inception, CLIP: two-way identification accuracy (chance 50%), higher is better; "
         "EffNet-B, SwAV: correlation distance, lower is better; PixCorr, SSIM: higher is better.",
     ]
-    not_pretrained = {}
-    for column in _weights_columns(summary):
-        labels = set(" | ".join(summary[column].dropna().astype(str)).split(" | ")) - {WEIGHTS_PRETRAINED}
-        if labels:
-            not_pretrained[column.removeprefix(WEIGHTS_COLUMN_PREFIX)] = ", ".join(sorted(labels))
-    if not_pretrained:
-        listed = "; ".join(f"{network}: {label}" for network, label in not_pretrained.items())
+    for kind, note in (
+        (WEIGHTS_RANDOM, "Feature networks with RANDOM weights ({}): their metrics are not comparable with published values."),
+        ({WEIGHTS_TINY_TRAINED}, "Feature networks that are tiny models trained on the generated scenes ({}): "
+         "meaningful here, not comparable with published values."),
+    ):
+        found = {}
+        for column in _weights_columns(summary):
+            labels = set(" | ".join(summary[column].dropna().astype(str)).split(" | ")) & kind
+            if labels:
+                found[column.removeprefix(WEIGHTS_COLUMN_PREFIX)] = ", ".join(sorted(labels))
+        if found:
+            notes.append(note.format("; ".join(f"{network}: {label}" for network, label in found.items())))
+    if summary["method"].astype(str).str.endswith("_oracle").any():
         notes.append(
-            f"Feature networks WITHOUT pretrained weights ({listed}): "
-            "their metrics are not comparable with published values."
+            "*_oracle: the same generator from each test image's true features instead of decoded ones "
+            "(what the generator can do when decoding is perfect)."
         )
     if include_reference:
         notes.append(
@@ -185,6 +193,7 @@ def write_tables(
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
     include_reference: bool = True,
+    extra_notes: Sequence[str] = (),
 ) -> None:
     """Write the summary as TSV, Markdown and LaTeX (each atomically).
 
@@ -196,11 +205,12 @@ def write_tables(
     out_md : Markdown table plus notes
     out_tex : LaTeX ``table`` (booktabs rules) with the notes as caption
     include_reference : append the published main rows of :data:`REFERENCE_RESULTS`
+    extra_notes : further notes (e.g. how the diffusion models' weights came about)
     """
     combined = _combined(summary, include_reference)
     with atomic_path(out_tsv) as tmp:
         combined.to_csv(tmp, sep="\t", index=False)
-    notes = _notes(summary, include_reference)
+    notes = _notes(summary, include_reference) + [note for note in extra_notes if note]
 
     markdown = _markdown(format_table(combined)) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     write_text(out_md, markdown)

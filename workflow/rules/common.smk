@@ -23,8 +23,15 @@ if config["source"] == "nsd" and Path(config["nsd_root"], SYNTHETIC_MARKER).exis
 
 SUBJECTS = config["subjects"]
 STREAMS = ["structural", "semantic"]
-HAVIR_METHODS = ["havir", "havir_no_structure", "havir_no_text", "havir_no_image"]
-MINDDIFFUSER_METHODS = ["minddiffuser", "minddiffuser_stage1"]
+HAVIR_METHODS = [
+    "havir",
+    "havir_no_structure",
+    "havir_no_text",
+    "havir_no_image",
+    "havir_oracle",
+]
+MINDDIFFUSER_METHODS = ["minddiffuser", "minddiffuser_stage1", "minddiffuser_oracle"]
+HAVIR_ABLATIONS = ["havir_no_structure", "havir_no_text", "havir_no_image"]
 METHODS = config["reconstruct"]["methods"]
 ENVS = "../../envs"
 
@@ -134,7 +141,7 @@ def minddiffuser_settings(method):
     return {
         **{k: m[k] for k in keys},
         "stage2": m["stage2"],
-        "refine": method == "minddiffuser",
+        "refine": method != "minddiffuser_stage1",
     }
 
 
@@ -150,13 +157,24 @@ def use_gpu():
     return 0 if config["models"]["device"] == "cpu" else 1
 
 
-def title_note():
-    """Honest label for figures made with random-weight models."""
-    random = config["models"]["diffusion"]["random_init"]
+def generative_models():
+    """The diffusion models the configured methods use (Versatile Diffusion, Stable Diffusion)."""
+    models = []
+    if set(METHODS) & set(HAVIR_METHODS):
+        models.append(config["models"]["diffusion"])
     if set(METHODS) & set(MINDDIFFUSER_METHODS):
-        random = random or config["minddiffuser"]["model"]["random_init"]
-    if random:
-        return "tiny random-weight models: diffusion images are noise by design"
+        models.append(config["minddiffuser"]["model"])
+    return models
+
+
+def title_note():
+    """Honest label for figures: random-weight or tiny trained diffusion models."""
+    models = generative_models()
+    if any(m["random_init"] for m in models):
+        return "random-weight diffusion models: their images are noise by design"
+    record = layout.TINY_TRAINING_RECORD
+    if models and all(Path(model_source(m["id"]), record).is_file() for m in models):
+        return "tiny models trained on generated scenes, not pretrained on real images"
     return ""
 
 
@@ -193,6 +211,26 @@ def synthetic_outputs():
     return files
 
 
+def havir_inputs(wildcards):
+    """Decoded predictions, or the test images' true features for the oracle."""
+    s = wildcards.subject
+    if wildcards.havir_method == "havir_oracle":
+        oracle = f"results/{s}/oracle/havir_inputs.h5"
+        return {"structural": oracle, "semantic": oracle}
+    return {
+        stream: f"results/{s}/decoders/{stream}_test_predictions.h5"
+        for stream in STREAMS
+    }
+
+
+def minddiffuser_inputs(wildcards):
+    """Decoded predictions, or the test images' true features for the oracle."""
+    s = wildcards.subject
+    if wildcards.md_method == "minddiffuser_oracle":
+        return f"results/{s}/oracle/minddiffuser_inputs.h5"
+    return f"results/{s}/decoders/minddiffuser_test_predictions.h5"
+
+
 def havir_settings(method):
     """Sampler settings plus which inputs the ablation drops."""
     r = config["reconstruct"]
@@ -217,8 +255,8 @@ def interpretability_rois(wildcards):
 
 
 def ablations():
-    """The configured HAVIR ablations, in HAVIR_METHODS order."""
-    return [m for m in HAVIR_METHODS[1:] if m in METHODS]
+    """The configured HAVIR ablations, in HAVIR_ABLATIONS order."""
+    return [m for m in HAVIR_ABLATIONS if m in METHODS]
 
 
 def subject_note():

@@ -1,12 +1,49 @@
 # Reconstruction: HAVIR (dual-guided Versatile Diffusion from the decoded
 # structural latent, guided by decoded CLIP image and text tokens), its
-# ablations, and the weight-free pixel_ridge baseline.
+# ablations, MindDiffuser's two stages, the oracles (the same generators from
+# the test images' true features) and the weight-free pixel_ridge baseline.
+
+
+rule havir_oracle_inputs:
+    input:
+        betas=rules.betas.output[0],
+        features=rules.stimulus_features.output[0],
+    output:
+        "results/{subject}/oracle/havir_inputs.h5",
+    log:
+        "logs/oracle_inputs/{subject}_havir.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/oracle_inputs.py"
+
+
+rule minddiffuser_oracle_inputs:
+    input:
+        betas=rules.betas.output[0],
+        features=rules.minddiffuser_features.output[0],
+        predictions=rules.train_minddiffuser_decoder.output.predictions,
+    output:
+        "results/{subject}/oracle/minddiffuser_inputs.h5",
+    log:
+        "logs/oracle_inputs/{subject}_minddiffuser.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/oracle_inputs.py"
 
 
 rule reconstruct_havir:
     input:
-        structural="results/{subject}/decoders/structural_test_predictions.h5",
-        semantic="results/{subject}/decoders/semantic_test_predictions.h5",
+        unpack(havir_inputs),
     output:
         images="results/{subject}/{havir_method}/reconstructions.h5",
     log:
@@ -55,7 +92,7 @@ rule reconstruct_pixel_ridge:
 
 rule reconstruct_minddiffuser:
     input:
-        predictions="results/{subject}/decoders/minddiffuser_test_predictions.h5",
+        predictions=minddiffuser_inputs,
     output:
         images="results/{subject}/{md_method}/reconstructions.h5",
     log:

@@ -23,6 +23,8 @@ from nsdrecon.metrics.names import (
     WEIGHTS_PRETRAINED,
     WEIGHTS_RANDOM_CONFIGURED,
     WEIGHTS_RANDOM_MISSING,
+    WEIGHTS_RANDOM,
+    WEIGHTS_TINY_TRAINED,
     weights_column,
 )
 
@@ -30,6 +32,7 @@ from nsdrecon.metrics.names import (
 # (which only need the names above) then run in an environment without them.
 _LAZY = {
     "evaluate_reconstructions": "evaluate",
+    "reference_features": "evaluate",
     "FeatureNetwork": "feature_nets",
     "cached_checkpoint": "feature_nets",
     "load_feature_networks": "feature_nets",
@@ -61,6 +64,8 @@ __all__ = [
     "WEIGHTS_PRETRAINED",
     "WEIGHTS_RANDOM_CONFIGURED",
     "WEIGHTS_RANDOM_MISSING",
+    "WEIGHTS_RANDOM",
+    "WEIGHTS_TINY_TRAINED",
     "FeatureNetwork",
     "cached_checkpoint",
     "correlation_distance",
@@ -70,6 +75,7 @@ __all__ = [
     "pearson_matrix",
     "pixcorr",
     "pixel_metric_inputs",
+    "reference_features",
     "rowwise_pearson",
     "ssim",
     "two_way_identification",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from nsdrecon.metrics.names import DISTANCE_METRICS, METRICS, check_convention, 
 from nsdrecon.metrics.pixel import pixcorr, ssim
 from nsdrecon.metrics.images import check_images
 
-__all__ = ["evaluate_reconstructions"]
+__all__ = ["evaluate_reconstructions", "reference_features"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ def evaluate_reconstructions(
     ssim_variant: str = "standard",
     batch_size: int = 32,
     device: str | torch.device | None = None,
+    gt_features: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Score each reconstruction against its stimulus.
 
@@ -41,6 +42,9 @@ def evaluate_reconstructions(
     ssim_variant : ``"standard"`` (2-D SSIM) or ``"legacy"`` (Brain-Diffuser's per-column SSIM)
     batch_size : images per forward pass of a feature network
     device : if given, the networks are moved there first
+    gt_features : the stimuli's features from :func:`reference_features` with the
+        same networks (network name -> metric -> array), computed once for every
+        method instead of once per method; default: extracted here
 
     Returns
     -------
@@ -67,7 +71,12 @@ def evaluate_reconstructions(
     for network in networks:
         if device is not None:
             network.to(device)
-        feats_gt = network.extract(gt, batch_size=batch_size)
+        if gt_features is None:
+            feats_gt = network.extract(gt, batch_size=batch_size)
+        else:
+            feats_gt = gt_features[network.name]
+            if any(len(feats_gt[metric]) != len(gt) for metric in network.metrics):
+                raise ValueError(f"{network.name}: gt_features hold another number of images than the {len(gt)} stimuli")
         feats_rec = network.extract(rec, batch_size=batch_size)
         for metric in network.metrics:
             score = correlation_distance if metric in DISTANCE_METRICS else two_way_identification
@@ -81,3 +90,11 @@ def evaluate_reconstructions(
     for network in networks:
         table[weights_column(network.name)] = network.weights_label
     return table
+
+
+def reference_features(
+    gt: np.ndarray, networks: Sequence[FeatureNetwork], *, batch_size: int = 32
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every network's features of the stimuli (network name -> metric -> (N, D)), for ``gt_features``."""
+    gt = check_images("ground truth", gt)
+    return {network.name: network.extract(gt, batch_size=batch_size) for network in networks}

@@ -45,10 +45,13 @@ from nsdrecon.metrics.names import (
     WEIGHTS_PRETRAINED,
     WEIGHTS_RANDOM_CONFIGURED,
     WEIGHTS_RANDOM_MISSING,
+    WEIGHTS_TINY_TRAINED,
     check_convention,
 )
 from nsdrecon.metrics.images import check_images
 from nsdrecon.metrics.resize import network_inputs
+from nsdrecon.models.loading import trained_on_generated_scenes
+from nsdrecon.seeding import seeded
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -205,13 +208,6 @@ def cached_checkpoint(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
 
 
-def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """Build a module under a private, seeded RNG state (the global RNG is left untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
-
-
 def _load_checkpoint(model: nn.Module, spec: _TorchvisionSpec, path: Path) -> None:
     state = spec.adapt_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -224,9 +220,14 @@ def _load_checkpoint(model: nn.Module, spec: _TorchvisionSpec, path: Path) -> No
 
 
 def _torchvision_network(
-    spec: _TorchvisionSpec, weights: str, convention: str, seed: int, device: str | torch.device
+    spec: _TorchvisionSpec,
+    weights: str,
+    convention: str,
+    seed: int,
+    device: str | torch.device,
+    input_size: int | None = None,
 ) -> FeatureNetwork:
-    model = _seeded(spec.build, seed)
+    model = seeded(spec.build, seed)
     path = cached_checkpoint(spec.url[convention])
     if weights == "random":
         label = WEIGHTS_RANDOM_CONFIGURED
@@ -250,7 +251,7 @@ def _torchvision_network(
         name=spec.name,
         model=extractor,
         metrics=tuple(spec.nodes.values()),
-        input_size=spec.input_size[convention],
+        input_size=input_size or spec.input_size[convention],
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         convention=convention,
@@ -284,7 +285,7 @@ def _clip_network(
     if not random_init:
         try:
             model = CLIPVisionModelWithProjection.from_pretrained(source, subfolder=subfolder, dtype=torch.float32)
-            label = WEIGHTS_PRETRAINED
+            label = WEIGHTS_TINY_TRAINED if trained_on_generated_scenes(source) else WEIGHTS_PRETRAINED
         except OSError as exc:
             reason = f"could not load pretrained weights from {source!r} ({str(exc).splitlines()[0]})"
     if model is None:
@@ -302,7 +303,7 @@ def _clip_network(
                 source,
             )
             return None
-        model = _seeded(lambda: CLIPVisionModelWithProjection(config), seed)
+        model = seeded(lambda: CLIPVisionModelWithProjection(config), seed)
         label = WEIGHTS_RANDOM_CONFIGURED if random_init else WEIGHTS_RANDOM_MISSING
         if not random_init:
             logger.warning(
@@ -333,6 +334,7 @@ def load_feature_networks(
     convention: str = "brain_diffuser",
     seed: int = 0,
     names: Sequence[str] = NETWORKS,
+    input_size: int | None = None,
 ) -> list[FeatureNetwork]:
     """Build the five feature networks of the high-level metrics.
 
@@ -353,6 +355,10 @@ def load_feature_networks(
     convention : ``"brain_diffuser"`` or ``"mindeye"`` (input sizes, EffNet-B weights).
     seed : seed of every random initialisation.
     names : which networks to build (subset of ``names.NETWORKS``).
+    input_size : side every torchvision network is fed at instead of the
+        convention's (published comparisons need ``None``; small generated
+        images gain nothing from being upsampled to 224, and Inception needs
+        at least 75).
 
     Returns
     -------
@@ -374,5 +380,5 @@ def load_feature_networks(
             clip = None if clip_source is None else _clip_network(clip_source, clip_random_init, convention, seed, device)
             networks += [clip] if clip is not None else []
         else:
-            networks.append(_torchvision_network(specs[name], weights, convention, seed, device))
+            networks.append(_torchvision_network(specs[name], weights, convention, seed, device, input_size))
     return networks

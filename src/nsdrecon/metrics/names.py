@@ -19,6 +19,8 @@ __all__ = [
     "WEIGHTS_PRETRAINED",
     "WEIGHTS_RANDOM_CONFIGURED",
     "WEIGHTS_RANDOM_MISSING",
+    "WEIGHTS_RANDOM",
+    "WEIGHTS_TINY_TRAINED",
     "WEIGHTS_COLUMN_PREFIX",
     "weights_column",
     "check_convention",
@@ -45,6 +47,9 @@ CONVENTIONS = ("brain_diffuser", "mindeye")
 WEIGHTS_PRETRAINED = "pretrained"
 WEIGHTS_RANDOM_CONFIGURED = "random (configured)"
 WEIGHTS_RANDOM_MISSING = "random (no weights found)"
+WEIGHTS_RANDOM = frozenset({WEIGHTS_RANDOM_CONFIGURED, WEIGHTS_RANDOM_MISSING})
+WEIGHTS_TINY_TRAINED = "tiny, trained on generated scenes"
+"""Label of the embedded default's trained tiny networks (a model folder with a ``training.json``)."""
 
 WEIGHTS_COLUMN_PREFIX = "weights:"
 

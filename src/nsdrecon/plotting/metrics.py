@@ -15,7 +15,8 @@ from nsdrecon.metrics.names import (
     LOWER_IS_BETTER,
     METRICS,
     NETWORK_OF_METRIC,
-    WEIGHTS_PRETRAINED,
+    WEIGHTS_RANDOM,
+    WEIGHTS_TINY_TRAINED,
     weights_column,
 )
 from nsdrecon.plotting.style import (
@@ -44,19 +45,21 @@ _REFERENCE_MARKERS = ["o", "s", "D", "^", "v", "P", "X"]
 _PUBLISHED_TICK = "published"
 
 
-def _random_weights(summary: pd.DataFrame, metric: str) -> bool:
-    """True when the network behind ``metric`` ran without pretrained weights anywhere in ``summary``."""
+def _weights_labels(summary: pd.DataFrame, metric: str) -> set[str]:
+    """Every weights label of the network behind ``metric`` in ``summary`` (empty for pixel metrics)."""
     column = weights_column(NETWORK_OF_METRIC.get(metric, ""))
     if metric not in NETWORK_OF_METRIC or column not in summary.columns:
-        return False
-    return any(label != WEIGHTS_PRETRAINED for label in summary[column].dropna().astype(str))
+        return set()
+    return {label for joined in summary[column].dropna().astype(str) for label in joined.split(" | ")}
 
 
 def set_metric_title(ax, summary: pd.DataFrame, metric: str) -> None:
     """Panel title: the metric, its direction, and (in red) "random weights" when its network had no pretrained weights."""
-    random_weights = _random_weights(summary, metric)
+    labels = _weights_labels(summary, metric)
+    random_weights = bool(labels & WEIGHTS_RANDOM)
     lines = [f"{metric} ↓", "(lower is better)"] if metric in LOWER_IS_BETTER else [f"{metric} ↑"]
     lines += ["random weights"] if random_weights else []
+    lines += ["tiny trained network"] if not random_weights and WEIGHTS_TINY_TRAINED in labels else []
     ax.set_title("\n".join(lines), color=WARNING_COLOUR if random_weights else "black")
 
 

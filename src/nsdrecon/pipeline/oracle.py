@@ -1,0 +1,62 @@
+"""Stage ``oracle_inputs``: each test image's *true* features, in the decoders' prediction formats.
+
+Reconstructing from the true features (the ``*_oracle`` methods) shows what
+the generator can do when decoding is perfect, so a table separates what the
+diffusion model loses from what decoding loses, on real NSD as on the
+embedded default. The files have exactly the datasets the reconstruction
+stages read from decoded predictions:
+
+* HAVIR: ``nsd_id``, ``vae_latent``, ``clip_image``, ``clip_text``;
+* MindDiffuser: ``nsd_id``, ``sd_latent``, ``sd_text`` (all 77 tokens true,
+  so ``sd_text_tail`` is empty), and each CLIP feature ``clip_<name>`` with
+  the same selected dimensions ``clip_<name>_index`` as the decoded file, so
+  stage 2 matches the same targets, only true.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..betas import load_betas
+from ..features import read_features
+from ..h5io import load_arrays, save_arrays
+
+logger = logging.getLogger(__name__)
+
+HAVIR_FEATURES = ("vae_latent", "clip_image", "clip_text")
+
+
+def test_ids(betas) -> np.ndarray:
+    """The subject's test images (nsd ids, in the betas file's order)."""
+    return load_betas(betas, "structural", "test")[1]
+
+
+def run_havir_oracle_inputs(*, betas, features, out_path) -> None:
+    """True VAE latents and CLIP tokens of the test images, as the HAVIR decoders' predictions."""
+    ids = test_ids(betas)
+    arrays = read_features(features, HAVIR_FEATURES, ids)
+    save_arrays(out_path, {"nsd_id": ids, **arrays}, {"method": "havir_oracle", "source": str(features)})
+    logger.info("HAVIR oracle inputs: true features of %d test images", len(ids))
+
+
+def run_minddiffuser_oracle_inputs(*, betas, features, predictions, out_path) -> None:
+    """True SD latents, SD text conditioning and selected CLIP features of the test images."""
+    ids = test_ids(betas)
+    decoded, _ = load_arrays(predictions)
+    if not np.array_equal(decoded["nsd_id"], ids):
+        raise ValueError(f"{predictions} and {betas} hold different test images")
+    selections = {key.removesuffix("_index"): decoded[key] for key in decoded if key.endswith("_index")}
+    true = read_features(features, ["sd_latent", "sd_text", *selections], ids)
+    arrays = {
+        "nsd_id": ids,
+        "sd_latent": true["sd_latent"],
+        "sd_text": true["sd_text"],
+        "sd_text_tail": np.zeros((0, true["sd_text"].shape[2]), np.float32),
+    }
+    for name, index in selections.items():
+        arrays[name] = true[name][:, index]
+        arrays[f"{name}_index"] = index
+    save_arrays(out_path, arrays, {"method": "minddiffuser_oracle", "source": str(features)})
+    logger.info("MindDiffuser oracle inputs: true features of %d test images, %d CLIP targets", len(ids), len(selections))
