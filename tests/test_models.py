@@ -44,7 +44,8 @@ def test_tiny_model_has_vd_classes_and_shapes(vd):
     assert vd.latent_shape == (4, 16, 16)
     assert vd.image_tokens == (65, 64)
     assert vd.text_tokens == (77, 64)
-    assert vd.vae.config.scaling_factor == pytest.approx(0.18215)
+    trained = json.loads((TINY / "training.json").read_text())["vae"]["scaling_factor"]
+    assert vd.vae.config.scaling_factor == pytest.approx(trained)  # set by training (1 / std of the latents)
     assert vd.image_unet.config.cross_attention_dim == 64
     assert vd.random_init and vd.seed == 0
     assert not any(p.requires_grad for p in vd.image_unet.parameters())

@@ -35,7 +35,9 @@ from nsdrecon.nsd import ExpDesign, read_betas_session, trial_table
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["extract_stream_betas", "image_rows", "save_betas", "load_betas", "ZSCORE_MODES", "TRAIN_TRIALS", "SPLITS"]
+__all__ = [
+    "extract_stream_betas", "image_rows", "save_betas", "load_betas", "test_ids", "ZSCORE_MODES", "TRAIN_TRIALS", "SPLITS",
+]
 
 ZSCORE_MODES = ("session", "train", "none")
 TRAIN_TRIALS = ("averaged", "single")
@@ -276,3 +278,8 @@ def load_betas(path: str | os.PathLike, stream: str, split: str | None = None) -
         betas = dataset[stream].to_numpy().astype(np.float32, copy=False)
         nsd_ids = dataset["nsd_id"].to_numpy().astype(np.int64, copy=False)
     return betas, nsd_ids
+
+
+def test_ids(path: str | os.PathLike) -> np.ndarray:
+    """The test images' nsd ids, in the order of the file's rows (the order every test-set output follows)."""
+    return load_betas(path, "structural", "test")[1]

@@ -7,12 +7,19 @@ so every reader downstream sees one layout (``nsd.md`` sections 1-4).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 DEFAULT_BETA_VERSION = "betas_fithrf_GLMdenoise_RR"
 BETA_FORMATS = {"hdf5": "hdf5", "nifti": "nii.gz"}
 FUNC_SPACE = "func1pt8mm"
 # not an NSD key: the generated dataset's ground truth, which also marks its folder as synthetic
 SYNTHETIC_TRUTH = "synthetic_truth.h5"
 TINY_TRAINING_RECORD = "training.json"  # written by nsdrecon.tiny_models into each model folder it trains
+
+
+def tiny_trained(model_folder) -> bool:
+    """True for a local model folder trained on generated scenes by :mod:`nsdrecon.tiny_models`."""
+    return (Path(model_folder).expanduser() / TINY_TRAINING_RECORD).is_file()
 
 
 def subject_name(subject: int | str) -> str:

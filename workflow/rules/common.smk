@@ -172,8 +172,7 @@ def title_note():
     models = generative_models()
     if any(m["random_init"] for m in models):
         return "random-weight diffusion models: their images are noise by design"
-    record = layout.TINY_TRAINING_RECORD
-    if models and all(Path(model_source(m["id"]), record).is_file() for m in models):
+    if models and all(layout.tiny_trained(model_source(m["id"])) for m in models):
         return "tiny models trained on generated scenes, not pretrained on real images"
     return ""
 

@@ -50,7 +50,7 @@ from nsdrecon.metrics.names import (
 )
 from nsdrecon.metrics.images import check_images
 from nsdrecon.metrics.resize import network_inputs
-from nsdrecon.models.loading import trained_on_generated_scenes
+from nsdrecon.layout import tiny_trained
 from nsdrecon.seeding import seeded
 
 __all__ = [
@@ -285,7 +285,7 @@ def _clip_network(
     if not random_init:
         try:
             model = CLIPVisionModelWithProjection.from_pretrained(source, subfolder=subfolder, dtype=torch.float32)
-            label = WEIGHTS_TINY_TRAINED if trained_on_generated_scenes(source) else WEIGHTS_PRETRAINED
+            label = WEIGHTS_TINY_TRAINED if tiny_trained(source) else WEIGHTS_PRETRAINED
         except OSError as exc:
             reason = f"could not load pretrained weights from {source!r} ({str(exc).splitlines()[0]})"
     if model is None:

@@ -26,12 +26,11 @@ from typing import Any
 import torch
 
 from nsdrecon.devices import resolve_device
-from nsdrecon.layout import TINY_TRAINING_RECORD
 from nsdrecon.seeding import component_seed, seeded
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Component", "ModelWeightsNotFound", "load_components", "torch_dtype", "trained_on_generated_scenes"]
+__all__ = ["Component", "ModelWeightsNotFound", "load_components", "torch_dtype"]
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -139,11 +138,6 @@ def load_components(
         dtype,
     )
     return loaded, source
-
-
-def trained_on_generated_scenes(source: str | os.PathLike) -> bool:
-    """True for a local model folder trained by :mod:`nsdrecon.tiny_models` (it holds ``training.json``)."""
-    return (Path(source).expanduser() / TINY_TRAINING_RECORD).is_file()
 
 
 def read_config(source: str, spec: Component) -> dict:

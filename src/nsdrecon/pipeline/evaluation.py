@@ -12,13 +12,13 @@ import logging
 import numpy as np
 
 from ..atomic import write_text
+from ..betas import test_ids
 from ..h5io import load_arrays, save_arrays
 from ..metrics import evaluate_reconstructions, load_feature_networks, reference_features
 from ..metrics.names import weights_column
-from ..models import resolve_device
+from ..devices import resolve_device
 from ..nsd import read_stimuli
 from .figures import load_reconstructions
-from .oracle import test_ids
 
 logger = logging.getLogger(__name__)
 

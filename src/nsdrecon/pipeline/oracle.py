@@ -19,18 +19,13 @@ import logging
 
 import numpy as np
 
-from ..betas import load_betas
+from ..betas import test_ids
 from ..features import read_features
 from ..h5io import load_arrays, save_arrays
 
 logger = logging.getLogger(__name__)
 
 HAVIR_FEATURES = ("vae_latent", "clip_image", "clip_text")
-
-
-def test_ids(betas) -> np.ndarray:
-    """The subject's test images (nsd ids, in the betas file's order)."""
-    return load_betas(betas, "structural", "test")[1]
 
 
 def run_havir_oracle_inputs(*, betas, features, out_path) -> None:
