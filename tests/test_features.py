@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -22,6 +23,7 @@ from nsdrecon.models import load_versatile_diffusion
 torch.set_num_threads(1)
 
 TINY = Path(__file__).resolve().parents[1] / "resources" / "models" / "tiny-versatile-diffusion"
+SCALING_FACTOR = json.loads((TINY / "vae" / "config.json").read_text())["scaling_factor"]  # set by training
 CAPTIONS = [
     ["a red circle on the left", "a small red disk at the left"],
     ["a blue square"],
@@ -52,7 +54,7 @@ def test_vae_latents_are_scaled_posterior_means(vd, images):
     assert latents.shape == (5, *vd.latent_shape) and latents.dtype == np.float32
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     with torch.no_grad():
-        expected = vd.vae.encode(pixels).latent_dist.mean * 0.18215
+        expected = vd.vae.encode(pixels).latent_dist.mean * SCALING_FACTOR
     np.testing.assert_allclose(latents, expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -134,7 +136,7 @@ def test_feature_file_contents(vd, images, feature_file):
         attrs = dict(h5.attrs)
     assert attrs["model_source"] == str(TINY)
     assert bool(attrs["random_init"]) and attrs["seed"] == 0
-    assert attrs["image_size"] == 64 and attrs["scaling_factor"] == pytest.approx(0.18215)
+    assert attrs["image_size"] == 64 and attrs["scaling_factor"] == pytest.approx(SCALING_FACTOR)
     assert attrs["transformers_version"] and attrs["diffusers_version"] and attrs["torch_version"]
     stored = read_features(feature_file, FEATURE_NAMES)
     np.testing.assert_allclose(stored["vae_latent"], encode_vae_latents(vd, images, 5), atol=1e-6)
