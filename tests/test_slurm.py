@@ -265,6 +265,7 @@ def slurm_runs(slurm_cluster, config, tmp_path_factory):
     profiles = ["--profile", user_profile(workdir / "profile_user"), "--profile", this_box_profile(workdir / "profile_box")]
     broken = copy.deepcopy(config)
     broken["evaluate"]["clip_id"] = BROKEN_CLIP
+    broken["evaluate"]["clip_random_init"] = True  # a missing CLIP config is an error (without it: a warning, CLIP left out)
     write_config(workdir, broken)
     started = time.monotonic()
     failed = snakemake(workdir, *profiles, "--keep-going", "--verbose")
