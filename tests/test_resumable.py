@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -104,3 +106,72 @@ def _counting(fn, calls):
         return fn(vd_, batch)
 
     return wrapped
+
+
+def _corrupt_row(partial: Path, row: int) -> None:
+    """Change a written row on disk behind the writer's back (as a silently failed write leaves it)."""
+    with h5py.File(partial, "a") as f:
+        f["x"][row] = 0
+
+
+def test_a_row_that_differs_on_disk_is_redone_on_resume(tmp_path):
+    out, partial = tmp_path / "out.h5", tmp_path / "out.h5.partial.h5"
+    data = np.arange(1, 37, dtype=np.float32).reshape(6, 2, 3)
+    with _writer(out) as w:
+        w.write(0, {"x": data[:4]})
+    _corrupt_row(partial, 2)
+    with _writer(out) as w:
+        assert w.done == 2  # rows 2 and 3 are redone
+        w.write(2, {"x": data[2:]})
+        w.finish()
+    with h5py.File(out) as f:
+        np.testing.assert_array_equal(f["x"][()], data)
+        assert sorted(f) == ["nsd_id", "x"]  # the digests stay in the partial file
+
+
+def test_finish_refuses_rows_that_differ_on_disk(tmp_path):
+    out, partial = tmp_path / "out.h5", tmp_path / "out.h5.partial.h5"
+    data = np.arange(1, 37, dtype=np.float32).reshape(6, 2, 3)
+    w = _writer(out)
+    w.write(0, {"x": data})
+    w.file.flush()
+    _corrupt_row(partial, 5)
+    with pytest.raises(OSError, match=r"out\.h5\.partial\.h5: row 5 of 6 on disk differs"):
+        w.finish()
+    assert not out.exists()
+    with _writer(out) as again:
+        assert again.done == 5
+
+
+WRITE_UNTIL_FULL = """
+import resource, signal, sys
+import numpy as np
+from nsdrecon.resumable import RowWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-limit write then fails with EFBIG, as a full disk with ENOSPC
+limit = int(sys.argv[2])
+if limit:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+images = np.random.default_rng(0).integers(1, 256, (20, 64, 64, 3), dtype=np.uint8)
+with RowWriter(sys.argv[1], 20, {"images": ((64, 64, 3), "uint8")}, {"nsd_id": np.arange(20)}, {"m": "a"}) as w:
+    for start in range(w.done, 20, 4):
+        w.write(start, {"images": images[start : start + 4]})
+    w.finish()
+"""
+
+
+@pytest.mark.parametrize("limit", [60_000, 150_000, 230_000])
+def test_a_failed_write_fails_the_job_and_a_rerun_gives_the_full_output(tmp_path, limit):
+    """A file-size limit makes the writes fail as a full disk does: the job fails, no output looks complete."""
+    script = tmp_path / "write.py"
+    script.write_text(WRITE_UNTIL_FULL)
+    out = tmp_path / "out.h5"
+    failed = subprocess.run([sys.executable, script, out, str(limit)], capture_output=True, text=True)
+    assert failed.returncode != 0
+    assert "out.h5.partial.h5: writing rows" in failed.stderr and "failed" in failed.stderr
+    assert not out.exists()
+    rerun = subprocess.run([sys.executable, script, out, "0"], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    reference = tmp_path / "reference.h5"
+    assert subprocess.run([sys.executable, script, reference, "0"]).returncode == 0
+    with h5py.File(out) as got, h5py.File(reference) as want:
+        np.testing.assert_array_equal(got["images"][()], want["images"][()])

@@ -8,6 +8,13 @@ the same fingerprint continues after the last finished row; a different
 fingerprint (another model, other settings or other ids) starts over.
 :meth:`RowWriter.finish` renames the file into place, so the output appears
 only complete.
+
+A write can fail without the writer hearing of it (a full disk: HDF5 may
+report the failed chunk write only from an object's destructor, which Python
+prints and ignores). So every row's SHA-256 is stored beside it, and the rows
+on disk are read back and checked against them when a run resumes (a bad row
+and all after it are redone) and before the rename (a bad row fails the job,
+naming the file). Write errors that do surface are raised with the file name.
 """
 
 from __future__ import annotations
@@ -28,6 +35,38 @@ logger = logging.getLogger(__name__)
 __all__ = ["RowWriter", "inputs_digest"]
 
 DONE, FINGERPRINT = "rows_done", "settings_fingerprint"
+ROW_DATASETS = "row_datasets"
+DIGESTS = "row_sha256"  # in the partial file only: per row, the digest of every row-wise dataset's bytes
+VERIFY_BLOCK = 64  # rows read back at once when verifying
+
+
+def _row_digests(arrays: Mapping[str, np.ndarray], dtypes: Mapping[str, np.dtype]) -> np.ndarray:
+    """(n, 32) uint8: per row, SHA-256 over the rows of ``arrays`` (sorted by name) as stored (``dtypes``)."""
+    names = sorted(dtypes)
+    n = len(arrays[names[0]])
+    out = np.empty((n, 32), np.uint8)
+    cast = {name: np.ascontiguousarray(arrays[name], dtype=dtypes[name]) for name in names}
+    for row in range(n):
+        digest = hashlib.sha256()
+        for name in names:
+            digest.update(cast[name][row].tobytes())
+        out[row] = np.frombuffer(digest.digest(), np.uint8)
+    return out
+
+
+def _verified_rows(path: Path, done: int) -> int:
+    """How many leading rows of the partial file ``path``, of the ``done`` recorded, match their digests on disk."""
+    with h5py.File(path, "r") as f:
+        stored = f[DIGESTS]
+        datasets = {name: f[name] for name in json.loads(f.attrs[ROW_DATASETS])}
+        dtypes = {name: ds.dtype for name, ds in datasets.items()}
+        for start in range(0, done, VERIFY_BLOCK):
+            stop = min(done, start + VERIFY_BLOCK)
+            got = _row_digests({name: ds[start:stop] for name, ds in datasets.items()}, dtypes)
+            bad = np.flatnonzero((got != stored[start:stop]).any(axis=1))
+            if bad.size:
+                return start + int(bad[0])
+    return done
 
 
 def _fingerprint(settings: Mapping[str, Any], fixed: Mapping[str, np.ndarray]) -> str:
@@ -89,6 +128,9 @@ class RowWriter:
         self.n_rows = n_rows
         fingerprint = _fingerprint({"n_rows": n_rows, "rows": {k: [list(s), str(np.dtype(d))] for k, (s, d) in rows.items()}, **attrs}, fixed)
         self.file = self._open(fingerprint, rows, fixed, attrs)
+        # held open, so a failed chunk write surfaces at flush() instead of in a destructor
+        self._datasets = {name: self.file[name] for name in (*rows, DIGESTS)}
+        self._dtypes = {name: self._datasets[name].dtype for name in rows}
 
     @property
     def done(self) -> int:
@@ -96,28 +138,53 @@ class RowWriter:
         return int(self.file.attrs[DONE])
 
     def write(self, start: int, arrays: Mapping[str, np.ndarray]) -> None:
-        """Write rows ``start:start+len`` of every row-wise dataset; ``start`` must equal :attr:`done`."""
+        """Write rows ``start:start+len`` of every row-wise dataset; ``start`` must equal :attr:`done`.
+
+        Raises ``OSError`` naming the file when the write or its flush fails
+        (the rows before ``start`` stay, for the next run).
+        """
         if start != self.done:
             raise ValueError(f"{self.partial}: rows must be written in order; expected row {self.done}, got {start}")
+        if set(arrays) != set(self._dtypes):
+            raise ValueError(f"{self.partial}: a write needs every row-wise dataset {sorted(self._dtypes)}, got {sorted(arrays)}")
         lengths = {len(value) for value in arrays.values()}
         if len(lengths) != 1:
             raise ValueError(f"{self.partial}: arrays of one write disagree on the row count: {sorted(lengths)}")
         stop = start + lengths.pop()
-        for name, value in arrays.items():
-            self.file[name][start:stop] = value
-        self.file.attrs[DONE] = stop
-        self.file.flush()
+        try:
+            for name, value in arrays.items():
+                self._datasets[name][start:stop] = value
+            self._datasets[DIGESTS][start:stop] = _row_digests(arrays, self._dtypes)
+            self.file.flush()
+            self.file.attrs[DONE] = stop
+            self.file.flush()
+        except (OSError, RuntimeError) as error:
+            raise OSError(
+                f"{self.partial}: writing rows {start}..{stop - 1} failed ({error}); is the disk full? "
+                f"Rows before {start} are kept: rerun when the write can succeed."
+            ) from error
 
     def finish(self) -> None:
-        """Check every row is written and move the file into place."""
+        """Check every row is written and reads back as written, then move the file into place."""
         done = self.done
-        self.file.close()
+        self.close()
         if done != self.n_rows:
             raise RuntimeError(f"{self.partial}: {done} of {self.n_rows} rows written; cannot finish")
+        good = _verified_rows(self.partial, done)
+        if good != done:
+            with h5py.File(self.partial, "a") as f:
+                f.attrs[DONE] = good  # the next run redoes the bad rows
+            raise OSError(
+                f"{self.partial}: row {good} of {self.n_rows} on disk differs from what was written (a failed write?); "
+                f"not finishing. A rerun redoes rows {good} onwards."
+            )
+        with h5py.File(self.partial, "a") as f:
+            del f[DIGESTS]
         os.replace(self.partial, self.out_path)
 
     def close(self) -> None:
         """Close without finishing (the partial file stays for the next run)."""
+        self._datasets = {}
         if self.file.id.valid:
             self.file.close()
 
@@ -130,13 +197,20 @@ class RowWriter:
     def _open(self, fingerprint: str, rows, fixed, attrs) -> h5py.File:
         if self.partial.exists():
             try:
-                f = h5py.File(self.partial, "a")
-                if f.attrs.get(FINGERPRINT) == fingerprint:
-                    logger.info("%s: resuming after %d of %d rows", self.partial, int(f.attrs[DONE]), self.n_rows)
+                with h5py.File(self.partial, "r") as f:
+                    same = f.attrs.get(FINGERPRINT) == fingerprint
+                    done = int(f.attrs[DONE]) if same else 0
+                if same:
+                    good = _verified_rows(self.partial, done)
+                    f = h5py.File(self.partial, "a")
+                    if good != done:
+                        logger.warning("%s: rows %d..%d on disk differ from what was written; redoing them",
+                                       self.partial, good, done - 1)
+                        f.attrs[DONE] = good
+                    logger.info("%s: resuming after %d of %d rows", self.partial, good, self.n_rows)
                     return f
-                f.close()
                 logger.info("%s: settings changed since the interrupted run; starting over", self.partial)
-            except OSError as error:  # a file cut short mid-write is not readable: start over
+            except (OSError, KeyError) as error:  # a file cut short mid-write is not readable: start over
                 logger.warning("%s: unreadable (%s); starting over", self.partial, error)
             self.partial.unlink()
         self.partial.parent.mkdir(parents=True, exist_ok=True)
@@ -145,8 +219,10 @@ class RowWriter:
             f.create_dataset(name, data=np.asarray(value))
         for name, (shape, dtype) in rows.items():
             f.create_dataset(name, shape=(self.n_rows, *shape), dtype=dtype, chunks=(1, *shape) if shape else None)
+        f.create_dataset(DIGESTS, shape=(self.n_rows, 32), dtype=np.uint8)
         for key, value in attrs.items():
             f.attrs[key] = value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+        f.attrs[ROW_DATASETS] = json.dumps(sorted(rows))
         f.attrs[FINGERPRINT] = fingerprint
         f.attrs[DONE] = 0
         return f
