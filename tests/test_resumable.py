@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +176,26 @@ def test_a_failed_write_fails_the_job_and_a_rerun_gives_the_full_output(tmp_path
     assert subprocess.run([sys.executable, script, reference, "0"]).returncode == 0
     with h5py.File(out) as got, h5py.File(reference) as want:
         np.testing.assert_array_equal(got["images"][()], want["images"][()])
+
+
+@pytest.mark.parametrize("writer", ["text", "safetensors", "hdf5"])
+def test_every_output_gets_an_ordinary_file_mode(tmp_path, writer):
+    """Outputs are 0666 minus the umask, as a new file is, whichever library writes them (mkstemp makes 0600)."""
+    from safetensors.numpy import save_file
+
+    from nsdrecon.atomic import atomic_path, write_text
+    from nsdrecon.h5io import save_arrays
+
+    out = tmp_path / f"out.{writer}"
+    old = os.umask(0o022)
+    try:
+        if writer == "text":
+            write_text(out, "x")
+        elif writer == "safetensors":
+            with atomic_path(out) as tmp:
+                save_file({"a": np.zeros(3, np.float32)}, str(tmp))
+        else:
+            save_arrays(out, {"a": np.zeros(3)})
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644

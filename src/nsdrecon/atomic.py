@@ -30,9 +30,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes files owner-only; outputs are ordinary files
     try:
         yield tmp_path
+        # mkstemp makes files owner-only, and some writers (safetensors) replace the file with their own:
+        # every output gets the mode an ordinary new file gets
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

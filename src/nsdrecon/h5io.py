@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from .atomic import atomic_path
+from .fileformats import open_hdf5
 
 
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], attrs: Mapping | None = None) -> None:
@@ -29,10 +30,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], attrs: Mappi
 
 def load_arrays(path: str | Path, names: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Read datasets ``names`` (all if None) and the attributes of ``path``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         missing = [n for n in (names or []) if n not in f]
         if missing:
             raise KeyError(f"{path}: missing datasets {missing}; found {sorted(f.keys())}")

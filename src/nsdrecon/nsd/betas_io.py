@@ -17,11 +17,10 @@ import os
 import zlib
 from pathlib import Path
 
-import h5py
-import nibabel as nib
 import numpy as np
 from nibabel.openers import ImageOpener
 
+from nsdrecon.fileformats import load_nifti, open_hdf5
 logger = logging.getLogger(__name__)
 
 __all__ = ["read_betas_session"]
@@ -74,7 +73,7 @@ def _xyz_columns(mask: np.ndarray) -> np.ndarray:
 
 
 def _read_hdf5(path: os.PathLike, mask: np.ndarray | None, expected_trials: int | None) -> np.ndarray:
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path) as handle:
         if HDF5_DATASET not in handle:
             raise ValueError(f"{path}: no '/{HDF5_DATASET}' dataset; found {list(handle)}")
         dataset = handle[HDF5_DATASET]
@@ -99,7 +98,7 @@ def _read_hdf5(path: os.PathLike, mask: np.ndarray | None, expected_trials: int 
 
 
 def _read_nifti(path: os.PathLike, mask: np.ndarray | None, expected_trials: int | None) -> np.ndarray:
-    img = nib.load(path)
+    img = load_nifti(path)
     if len(img.shape) != 4:
         raise ValueError(f"{path}: betas must be 4-D (X, Y, Z, T), found shape {img.shape}")
     # Checked from the header, before the (gzip) volume is decompressed.

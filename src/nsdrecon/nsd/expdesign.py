@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.io
 
 from nsdrecon.layout import subject_index
+from nsdrecon.fileformats import load_mat
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def read_expdesign(path: str | os.PathLike) -> ExpDesign:
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"experiment design not found: {path}")
-    content = scipy.io.loadmat(path)
+    content = load_mat(path)
     missing = [key for key in _KEYS if key not in content]
     if missing:
         found = sorted(key for key in content if not key.startswith("__"))

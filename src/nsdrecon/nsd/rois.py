@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
+from nsdrecon.fileformats import load_nifti
 logger = logging.getLogger(__name__)
 
 __all__ = ["RoiVolume", "read_ctab", "read_roi"]
@@ -125,8 +125,7 @@ def read_roi(path: str | os.PathLike, ctab_path: str | os.PathLike | None = None
         Values other than -1, 0 or positive whole numbers, or positive values
         missing from the ctab; the message lists the offending values.
     """
-    img = nib.load(path)
-    data = np.asanyarray(img.dataobj)
+    img, data = load_nifti(path, with_data=True)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:

@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import write_text
+from ..fileformats import open_hdf5
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def read_stimuli(
     images = None
     todo = np.ones(len(unique_ids), dtype=bool)
     for file in paths:
-        with h5py.File(file, "r") as handle:
+        with open_hdf5(file) as handle:
             brick = handle.get(IMAGE_DATASET)
             check_brick(file, handle, brick, unique_ids if len(paths) == 1 else np.empty(0, np.int64))
             if images is None:
