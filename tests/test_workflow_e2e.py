@@ -185,6 +185,17 @@ def test_config_change_reruns_exactly_downstream(run):
     assert not jobs & {"generate_synthetic_nsd", "masks", "betas", "stimulus_features", "figure_masks"}
 
 
+def test_device_change_reruns_nothing(run):
+    """models.device says where to compute, not what: switching it leaves every output up to date."""
+    cfg = merged_config()
+    cfg["models"]["device"] = "cpu"
+    write_config(run, cfg)
+    try:
+        assert dry_run_jobs(run) == set()
+    finally:
+        write_config(run, merged_config())
+
+
 def test_interpretability_tables(run):
     weights = pd.read_csv(run / "results/subj01/interpretability/voxel_weights.tsv", sep="\t")
     ds = xr.open_dataset(run / "results/subj01/betas.nc", engine="h5netcdf")

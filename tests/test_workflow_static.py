@@ -69,6 +69,55 @@ def test_bad_config_value_is_named(workdir, patch, message):
     assert message in r.stderr + r.stdout
 
 
+def _set(path: tuple[str, ...], value):
+    """A config edit: set the value at a key path."""
+
+    def edit(cfg):
+        *parents, last = path
+        for key in parents:
+            cfg = cfg[key]
+        cfg[last] = value
+
+    return edit
+
+
+TYPOS = [
+    (_set(("masks", "structural", "prf-visualrois"), ["V1v", "V4"]), "masks.structural.prf-visualrois: unknown label(s) ['V4']"),
+    (_set(("masks", "semantic", "floc-face"), "all"), "masks.semantic: no ROI file 'floc-face'"),
+    (_set(("masks", "semantic", "../floc-faces"), "all"), "masks.semantic: ROI file name '../floc-faces' has characters"),
+    (_set(("betas", "sessions"), 6), "betas.sessions: 6 sessions, but {'subj01': 4, 'subj02': 4} have fewer"),
+    (_set(("models", "diffusion", "id"), "resources/models/tiny-versatile-difusion"),
+     "models.diffusion.id: model folder 'resources/models/tiny-versatile-difusion' not found"),
+]
+
+
+@pytest.mark.parametrize("edit, message", TYPOS)
+def test_config_typo_fails_before_any_job_and_deletes_nothing(workdir, edit, message):
+    """Values the schema accepts but the data or models cannot serve stop a real (not dry) run at parse time."""
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    edit(cfg)
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+    finished = workdir / "results/subj01/masks/structural.nii.gz"
+    finished.parent.mkdir(parents=True)
+    finished.write_bytes(b"a finished output")
+    r = snakemake("--cores", "1", "--snakefile", str(ROOT / "Snakefile"), cwd=workdir)
+    assert r.returncode != 0
+    assert message in r.stderr + r.stdout
+    assert finished.read_bytes() == b"a finished output"
+    assert not (workdir / "resources").exists()  # no job ran (the first one generates the dataset)
+
+
+def test_cuda_without_a_gpu_fails_before_any_job(workdir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: device cuda is valid here")
+    r = snakemake("--cores", "1", "--snakefile", str(ROOT / "Snakefile"), "--config", "models={'device': 'cuda'}", cwd=workdir)
+    assert r.returncode != 0
+    assert "models.device: 'cuda', but torch sees no CUDA device" in r.stderr + r.stdout
+    assert not (workdir / "resources").exists() and not (workdir / "results").exists()
+
+
 def test_real_nsd_refuses_the_synthetic_datasets_folder(tmp_path):
     """Switching source to nsd on the folder the embedded default generated must fail, not read synthetic files as NSD."""
     root = tmp_path / "synthetic_nsd"

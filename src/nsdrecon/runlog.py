@@ -37,3 +37,12 @@ def set_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(n)))
+
+
+def execution_device(config) -> str:
+    """``models.device`` of the run's config, read inside the job rather than passed as a rule param.
+
+    It says where to compute, not what: as a param, switching ``auto``/``cpu``/``cuda``
+    would rerun every feature, decoder, reconstruction and metric job.
+    """
+    return config["models"]["device"]

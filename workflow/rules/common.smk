@@ -9,6 +9,7 @@ from snakemake.utils import validate
 # through workflow/scripts/nsdrecon; the Snakefile itself through src/.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from nsdrecon import layout  # noqa: E402
+from nsdrecon.config_checks import check_config, resolve_model_source  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -34,6 +35,29 @@ MINDDIFFUSER_METHODS = ["minddiffuser", "minddiffuser_stage1", "minddiffuser_ora
 HAVIR_ABLATIONS = ["havir_no_structure", "havir_no_text", "havir_no_image"]
 METHODS = config["reconstruct"]["methods"]
 ENVS = "../../envs"
+
+# What the schema cannot know (ROI files and labels, sessions, model folders, the
+# GPU), checked before any job starts, so that a typo deletes no finished output.
+check_config(
+    config,
+    workflow.basedir,
+    generative=[
+        *(
+            [("models.diffusion.id", config["models"]["diffusion"]["id"])]
+            if set(METHODS) & set(HAVIR_METHODS)
+            else []
+        ),
+        *(
+            [
+                ("minddiffuser.model.id", config["minddiffuser"]["model"]["id"]),
+                ("minddiffuser.clip.id", config["minddiffuser"]["clip"]["id"]),
+            ]
+            if set(METHODS) & set(MINDDIFFUSER_METHODS)
+            else []
+        ),
+    ],
+    check_device=workflow.local_exec and not workflow.dryrun,
+)
 
 
 wildcard_constraints:
@@ -109,10 +133,7 @@ def caption_tables():
 
 def model_source(source):
     """A relative model folder is looked up in the working directory, then in the repository."""
-    if Path(source).is_absolute() or Path(source).exists():
-        return source
-    in_repo = Path(workflow.basedir) / source
-    return str(in_repo) if in_repo.exists() else source
+    return resolve_model_source(source, workflow.basedir)
 
 
 def diffusion_model():

@@ -28,7 +28,6 @@ rule train_decoder:
         targets=lambda wc: config["decoders"]["streams"][wc.stream],
         ridge=config["ridge"],
         decoder={k: v for k, v in config["decoders"].items() if k != "streams"},
-        device=config["models"]["device"],
     script:
         "../scripts/train_decoder.py"
 

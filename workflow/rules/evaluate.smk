@@ -21,7 +21,6 @@ rule reference_features:
         gpu=use_gpu(),
     params:
         evaluate=evaluate_settings(),
-        device=config["models"]["device"],
     script:
         "../scripts/evaluate.py"
 
@@ -46,7 +45,6 @@ rule evaluate:
         gpu=use_gpu(),
     params:
         evaluate=evaluate_settings(),
-        device=config["models"]["device"],
     script:
         "../scripts/evaluate.py"
 

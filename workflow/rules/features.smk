@@ -23,7 +23,6 @@ rule stimulus_features:
         gpu=use_gpu(),
     params:
         model=diffusion_model(),
-        device=config["models"]["device"],
         dtype=config["models"]["dtype"],
         batch_size=config["features"]["batch_size"],
         subjects=SUBJECTS,
@@ -56,7 +55,6 @@ rule minddiffuser_features:
         model=minddiffuser_model("model"),
         clip=minddiffuser_model("clip"),
         clip_layers=config["minddiffuser"]["clip_layers"],
-        device=config["models"]["device"],
         dtype=config["models"]["dtype"],
         batch_size=config["features"]["batch_size"],
         subjects=SUBJECTS,

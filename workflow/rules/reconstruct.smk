@@ -59,7 +59,6 @@ rule reconstruct_havir:
         gpu=use_gpu(),
     params:
         model=diffusion_model(),
-        device=config["models"]["device"],
         dtype=config["models"]["dtype"],
         settings=lambda wc: havir_settings(wc.havir_method),
     script:
@@ -109,7 +108,6 @@ rule reconstruct_minddiffuser:
     params:
         model=minddiffuser_model("model"),
         clip=minddiffuser_model("clip"),
-        device=config["models"]["device"],
         dtype=config["models"]["dtype"],
         settings=lambda wc: minddiffuser_settings(wc.md_method),
     script:

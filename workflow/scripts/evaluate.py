@@ -2,7 +2,7 @@
 reconstruction metrics for every test image of one subject and method."""
 
 from nsdrecon.pipeline.evaluation import run_evaluate, run_reference_features
-from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.runlog import configure_logging, execution_device, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -11,7 +11,7 @@ if snakemake.rule == "reference_features":
         betas=snakemake.input.betas,
         stimuli=snakemake.input.stimuli,
         settings=snakemake.params.evaluate,
-        device=snakemake.params.device,
+        device=execution_device(snakemake.config),
         out_path=snakemake.output[0],
     )
 else:
@@ -22,6 +22,6 @@ else:
         subject=snakemake.wildcards.subject,
         method=snakemake.wildcards.method,
         settings=snakemake.params.evaluate,
-        device=snakemake.params.device,
+        device=execution_device(snakemake.config),
         out_path=snakemake.output[0],
     )

@@ -1,7 +1,7 @@
 """Rule minddiffuser_features: SD latents, SD text conditioning and CLIP ViT-B/32 layer features of the seen images."""
 
 from nsdrecon.pipeline.features import run_minddiffuser_features
-from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.runlog import configure_logging, execution_device, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -17,7 +17,7 @@ run_minddiffuser_features(
     model=p.model,
     clip=p.clip,
     clip_layers=p.clip_layers,
-    device=p.device,
+    device=execution_device(snakemake.config),
     dtype=p.dtype,
     batch_size=p.batch_size,
     out_path=snakemake.output[0],

@@ -1,7 +1,7 @@
 """Rule reconstruct_havir: dual-guided Versatile Diffusion from decoded latents and CLIP tokens."""
 
 from nsdrecon.pipeline.reconstruction import run_havir
-from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.runlog import configure_logging, execution_device, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -10,7 +10,7 @@ run_havir(
     structural=snakemake.input.structural,
     semantic=snakemake.input.semantic,
     model=p.model,
-    device=p.device,
+    device=execution_device(snakemake.config),
     dtype=p.dtype,
     settings=p.settings,
     out_path=snakemake.output.images,

@@ -1,7 +1,7 @@
 """Rule reconstruct_minddiffuser: Stable Diffusion img2img from decoded inputs, refined by CLIP-feature backpropagation."""
 
 from nsdrecon.pipeline.reconstruction import run_minddiffuser
-from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.runlog import configure_logging, execution_device, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -10,7 +10,7 @@ run_minddiffuser(
     predictions=snakemake.input.predictions,
     model=p.model,
     clip=p.clip,
-    device=p.device,
+    device=execution_device(snakemake.config),
     dtype=p.dtype,
     settings=p.settings,
     out_path=snakemake.output.images,

@@ -1,7 +1,7 @@
 """Rule stimulus_features: VAE latents and CLIP image/text tokens of every image the subjects saw."""
 
 from nsdrecon.pipeline.features import run_stimulus_features
-from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.runlog import configure_logging, execution_device, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -15,7 +15,7 @@ run_stimulus_features(
     sessions=p.sessions,
     trials_per_session=p.trials_per_session,
     model=p.model,
-    device=p.device,
+    device=execution_device(snakemake.config),
     dtype=p.dtype,
     batch_size=p.batch_size,
     out_path=snakemake.output[0],

@@ -1,7 +1,7 @@
 """Rule train_decoder: ridge per target, then the ridge-initialised stream decoder, fine-tuned."""
 
 from nsdrecon.pipeline.decoding import run_train_decoder
-from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.runlog import configure_logging, execution_device, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -13,6 +13,6 @@ run_train_decoder(
     targets=p.targets,
     ridge=p.ridge,
     decoder=p.decoder,
-    device=p.device,
+    device=execution_device(snakemake.config),
     outputs=dict(snakemake.output.items()),
 )

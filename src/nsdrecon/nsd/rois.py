@@ -19,7 +19,24 @@ import numpy as np
 from nsdrecon.fileformats import load_nifti
 logger = logging.getLogger(__name__)
 
-__all__ = ["RoiVolume", "read_ctab", "read_roi"]
+__all__ = ["NSD_ROI_FILES", "NSD_ROI_LABELS", "RoiVolume", "read_ctab", "read_roi"]
+
+NSD_ROI_LABELS: dict[str, tuple[str, ...]] = {
+    "nsdgeneral": ("nsdgeneral",),
+    "prf-visualrois": ("V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4"),
+    "streams": ("early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal"),
+    "floc-faces": ("OFA", "FFA-1", "FFA-2", "mTL-faces", "aTL-faces"),
+    "floc-bodies": ("EBA", "FBA-1", "FBA-2", "mTL-bodies"),
+    "floc-places": ("OPA", "PPA", "RSC"),
+    "floc-words": ("OWFA", "VWFA-1", "VWFA-2", "mfs-words", "mTL-words"),
+}
+"""Positive labels of NSD's ROI volumes in order (value = position + 1), as their ctab files list them."""
+
+NSD_ROI_FILES = (
+    *NSD_ROI_LABELS, "prf-eccrois", "Kastner2015", "HCP_MMP1", "visualsulc", "corticalsulc", "fVTC",
+    "thalamus", "MTL",
+)
+"""The ROI volumes of ``ppdata/subjXX/func1pt8mm/roi`` (labels of the others: from their downloaded ctab)."""
 
 # "index name", optionally followed by the four R G B A colour columns of a FreeSurfer ctab.
 _CTAB_LINE = re.compile(r"^\s*(-?\d+)\s+(.*?)(?:\s+\d+\s+\d+\s+\d+\s+\d+)?\s*$")

@@ -33,20 +33,14 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.spatial.transform import Rotation
 
+from nsdrecon.nsd.rois import NSD_ROI_LABELS
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ROI_LABELS", "RF_AREA_SCALE", "SubjectGeometry", "func_affine", "make_subject_geometry"]
 
-ROI_LABELS: dict[str, tuple[str, ...]] = {
-    "nsdgeneral": ("nsdgeneral",),
-    "prf-visualrois": ("V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4"),
-    "streams": ("early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal"),
-    "floc-faces": ("OFA", "FFA-1", "FFA-2", "mTL-faces", "aTL-faces"),
-    "floc-bodies": ("EBA", "FBA-1", "FBA-2", "mTL-bodies"),
-    "floc-places": ("OPA", "PPA", "RSC"),
-    "floc-words": ("OWFA", "VWFA-1", "VWFA-2", "mfs-words", "mTL-words"),
-}
-"""Positive labels of each ROI volume in order (value = position + 1), as NSD's ctab files."""
+ROI_LABELS = NSD_ROI_LABELS
+"""The generated ROI volumes: NSD's files with NSD's labels (value = position + 1)."""
 
 RF_AREA_SCALE = {"V1": 1.0, "V2": 1.3, "V3": 1.7, "hV4": 2.3, "early": 1.7}
 """Receptive-field size relative to V1 at the same eccentricity ("early" = streams-early voxels outside V1-hV4)."""
