@@ -70,6 +70,24 @@ def test_training_is_deterministic(trained):
             assert torch.equal(a[name][key], b[name][key]), (name, key)
 
 
+def test_retraining_one_stage_reproduces_the_full_run(trained, tmp_path):
+    """``--stages vd_unet`` retrains VD's UNet from the saved encoders exactly as the full run trained it."""
+    first, report = trained[0]
+    again = tmp_path / "models"
+    shutil.copytree(first, again, symlinks=True)
+    plan = TrainingPlan(threads=1).quick()
+    retrained = train_all(again, plan, stages=("vd_unet",))
+    a, b = _weights(first), _weights(again)
+    unet_files = [name for name in a if "_unet/" in name and name.startswith(VD)]
+    assert len(unet_files) == 2
+    for name in unet_files:
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), (name, key)
+    assert retrained["vae"] == report["vae"] and retrained["seconds"]["vae"] == report["seconds"]["vae"]
+    with pytest.raises(ValueError, match="unknown training stages"):
+        train_all(again, plan, stages=("unet",))
+
+
 def test_training_changes_the_weights(trained):
     root, _ = trained[0]
     random = load_versatile_diffusion(root / VD, random_init=True, seed=0, components=["vae"]).vae

@@ -53,7 +53,7 @@ from nsdrecon.features import encode_clip_image_tokens, encode_clip_text_tokens,
 from nsdrecon.models import load_stable_diffusion, load_versatile_diffusion
 from nsdrecon.seeding import component_seed, seeded
 from nsdrecon.tiny_models.clip import caption_retrieval, train_clip
-from nsdrecon.tiny_models.data import make_scene_set
+from nsdrecon.tiny_models.data import SceneSet, make_scene_set
 from nsdrecon.tiny_models.unets import heldout_denoising_loss, train_dual_guided_unet, train_text_unet
 from nsdrecon.tiny_models.vae import psnr, reconstruct, train_vae
 
@@ -76,7 +76,7 @@ class TrainingPlan:
     vae_batch: int = 32
     clip_steps: int = 600
     clip_batch: int = 128
-    vd_unet_steps: int = 800
+    vd_unet_steps: int = 1500
     sd_unet_steps: int = 600
     unet_batch: int = 64
     threads: int = 2
@@ -94,37 +94,35 @@ def _seeded(build, seed: int, index: int):
     return seeded(build, component_seed(seed, index))
 
 
-def train_all(models_dir: str | Path, plan: TrainingPlan = TrainingPlan()) -> dict:
-    """Train and save every tiny model under ``models_dir``; return the held-out report."""
-    root = Path(models_dir)
-    torch.set_num_threads(plan.threads)
-    started = time.perf_counter()
-    train = make_scene_set(plan.seed, "train", plan.n_train, plan.image_size)
-    heldout = make_scene_set(plan.seed, "heldout", plan.n_heldout, plan.image_size)
-    report: dict = {"plan": asdict(plan), "seconds": {}}
+@dataclass
+class _Scenes:
+    """The training and held-out scene sets every stage draws on."""
 
-    # 1. VAE
-    t0 = time.perf_counter()
+    train: SceneSet
+    heldout: SceneSet
+
+
+def _train_vae(root: Path, plan: TrainingPlan, scenes: _Scenes) -> dict:
     vae = _seeded(lambda: AutoencoderKL.from_config(AutoencoderKL.load_config(root / VD / "vae")), plan.seed, 0)
-    vae_losses = train_vae(vae, train.images, steps=plan.vae_steps, batch_size=plan.vae_batch, seed=plan.seed)
+    losses = train_vae(vae, scenes.train.images, steps=plan.vae_steps, batch_size=plan.vae_batch, seed=plan.seed)
     vae.save_pretrained(root / VD / "vae")
-    report["vae"] = {
-        "heldout_psnr_db": psnr(heldout.images, reconstruct(vae, heldout.images)),
-        "final_train_loss": float(np.mean(vae_losses[-50:])),
+    return {
+        "heldout_psnr_db": psnr(scenes.heldout.images, reconstruct(vae, scenes.heldout.images)),
+        "final_train_loss": float(np.mean(losses[-50:])),
         "scaling_factor": vae.config.scaling_factor,
     }
-    report["seconds"]["vae"] = time.perf_counter() - t0
-    logger.info("VAE: held-out PSNR %.2f dB", report["vae"]["heldout_psnr_db"])
 
-    # 2. CLIP: one text tower, two vision towers
-    t0 = time.perf_counter()
+
+def _train_clip(root: Path, plan: TrainingPlan, scenes: _Scenes) -> dict:
+    """One text tower, two vision towers; SD's text encoder is the text tower without its projection."""
     tokenizer = CLIPTokenizer.from_pretrained(root / VD / "tokenizer")
     text = _seeded(lambda: CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(root / VD / "text_encoder")), plan.seed, 1)
     visions = {
         "vd": _seeded(lambda: CLIPVisionModelWithProjection(CLIPVisionConfig.from_pretrained(root / VD / "image_encoder")), plan.seed, 2),
         "md": _seeded(lambda: CLIPVisionModelWithProjection(CLIPVisionConfig.from_pretrained(root / MD_CLIP)), plan.seed, 3),
     }
-    clip_losses = train_clip(
+    train, heldout = scenes.train, scenes.heldout
+    losses = train_clip(
         text, visions, tokenizer, train.images, train.captions, steps=plan.clip_steps, batch_size=plan.clip_batch,
         seed=plan.seed,
     )
@@ -134,75 +132,104 @@ def train_all(models_dir: str | Path, plan: TrainingPlan = TrainingPlan()) -> di
     sd_text = CLIPTextModel(CLIPTextConfig.from_pretrained(root / SD / "text_encoder"))
     sd_text.load_state_dict(text.text_model.state_dict())
     sd_text.save_pretrained(root / SD / "text_encoder")
-    report["clip"] = {
+    return {
         f"heldout_caption_to_image_top1_{name}": caption_retrieval(text, vision, tokenizer, heldout.images, heldout.captions)
         for name, vision in visions.items()
-    } | {"heldout_scenes": len(heldout), "final_train_loss": float(np.mean(clip_losses[-50:]))}
-    report["seconds"]["clip"] = time.perf_counter() - t0
-    logger.info("CLIP: %s", report["clip"])
+    } | {"heldout_scenes": len(heldout), "final_train_loss": float(np.mean(losses[-50:]))}
 
-    # 3. Versatile Diffusion's dual-guided UNet, on contexts from the saved encoders
-    t0 = time.perf_counter()
+
+def _train_vd_unet(root: Path, plan: TrainingPlan, scenes: _Scenes) -> dict:
+    """Versatile Diffusion's dual-guided UNet, on contexts from the saved encoders."""
     vd = load_versatile_diffusion(root / VD, components=["vae", "image_encoder", "text_encoder", "tokenizer", "scheduler", "image_processor"])
     vd.image_unet = _seeded(lambda: UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(root / VD / "image_unet")), plan.seed, 4)
     vd.text_unet = _seeded(lambda: UNetFlatConditionModel.from_config(UNetFlatConditionModel.load_config(root / VD / "text_unet")), plan.seed, 5)
 
-    def vd_inputs(scenes):
+    def vd_inputs(split):
         return (
-            encode_vae_latents(vd, scenes.images, batch_size=256),
-            encode_clip_image_tokens(vd, scenes.images, batch_size=256),
-            encode_clip_text_tokens(vd, scenes.captions, batch_size=64),
+            encode_vae_latents(vd, split.images, batch_size=256),
+            encode_clip_image_tokens(vd, split.images, batch_size=256),
+            encode_clip_text_tokens(vd, split.captions, batch_size=64),
         )
 
     side = vd.image_encoder.config.image_size
     uncond_image = encode_clip_image_tokens(vd, np.full((1, side, side, 3), UNCOND_IMAGES["zeros"], np.uint8))
     uncond_text = encode_clip_text_tokens(vd, [[""]])
     dual = build_dual_guided_unet(vd)
-    train_inputs = vd_inputs(train)
-    vd_losses = train_dual_guided_unet(
-        dual, vd.scheduler, *train_inputs, uncond_image, uncond_text, steps=plan.vd_unet_steps,
+    losses = train_dual_guided_unet(
+        dual, vd.scheduler, *vd_inputs(scenes.train), uncond_image, uncond_text, steps=plan.vd_unet_steps,
         batch_size=plan.unet_batch, seed=plan.seed,
     )
     vd.image_unet.save_pretrained(root / VD / "image_unet")
     vd.text_unet.save_pretrained(root / VD / "text_unet")
-    report["vd_unet"] = {
-        "final_train_loss": float(np.mean(vd_losses[-50:])),
-        **heldout_denoising_loss(dual, vd.scheduler, *vd_inputs(heldout), uncond_image, uncond_text, seed=plan.seed),
+    return {
+        "final_train_loss": float(np.mean(losses[-50:])),
+        **heldout_denoising_loss(dual, vd.scheduler, *vd_inputs(scenes.heldout), uncond_image, uncond_text, seed=plan.seed),
     }
-    report["seconds"]["vd_unet"] = time.perf_counter() - t0
-    logger.info("VD UNet: %s", report["vd_unet"])
 
-    # 4. Stable Diffusion's UNet, on SD's text conditioning from the saved text encoder
-    t0 = time.perf_counter()
+
+def _train_sd_unet(root: Path, plan: TrainingPlan, scenes: _Scenes) -> dict:
+    """Stable Diffusion's UNet, on SD's text conditioning from the saved text encoder."""
     sd = load_stable_diffusion(root / SD, components=["vae", "text_encoder", "tokenizer", "scheduler"])
     unet = _seeded(lambda: UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(root / SD / "unet")), plan.seed, 6)
 
-    def sd_inputs(scenes):
+    def sd_inputs(split):
         return (
-            encode_vae_latents(sd, scenes.images, batch_size=256),
-            np.concatenate([sd_text_batch(sd, scenes.captions[i : i + 64]) for i in range(0, len(scenes), 64)]),
+            encode_vae_latents(sd, split.images, batch_size=256),
+            np.concatenate([sd_text_batch(sd, split.captions[i : i + 64]) for i in range(0, len(split), 64)]),
         )
 
     sd_uncond = sd_text_batch(sd, [[""]])
-    sd_losses = train_text_unet(
-        unet, sd.scheduler, *sd_inputs(train), sd_uncond, steps=plan.sd_unet_steps, batch_size=plan.unet_batch,
+    losses = train_text_unet(
+        unet, sd.scheduler, *sd_inputs(scenes.train), sd_uncond, steps=plan.sd_unet_steps, batch_size=plan.unet_batch,
         seed=plan.seed,
     )
     unet.save_pretrained(root / SD / "unet")
-    heldout_latents, heldout_text = sd_inputs(heldout)
-    report["sd_unet"] = {
-        "final_train_loss": float(np.mean(sd_losses[-50:])),
+    heldout_latents, heldout_text = sd_inputs(scenes.heldout)
+    return {
+        "final_train_loss": float(np.mean(losses[-50:])),
         **heldout_denoising_loss(unet, sd.scheduler, heldout_latents, None, heldout_text, None, sd_uncond, seed=plan.seed),
     }
-    report["seconds"]["sd_unet"] = time.perf_counter() - t0
-    report["seconds"]["total"] = time.perf_counter() - started
+
+
+#: The stages in training order; each reads the models saved by the stages before it.
+STAGES = {"vae": _train_vae, "clip": _train_clip, "vd_unet": _train_vd_unet, "sd_unet": _train_sd_unet}
+
+
+def train_all(models_dir: str | Path, plan: TrainingPlan = TrainingPlan(), stages: tuple[str, ...] = tuple(STAGES)) -> dict:
+    """Train and save the tiny models of ``stages`` under ``models_dir``; return the held-out report.
+
+    A subset of stages retrains those models from the ones already saved
+    (deterministically, as the full run would, given the same plan); the report
+    in ``training.json`` keeps the other stages' entries and times.
+    """
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown training stages {sorted(unknown)}; choose from {list(STAGES)}")
+    root = Path(models_dir)
+    torch.set_num_threads(plan.threads)
+    record = root / VD / TINY_TRAINING_RECORD
+    report = json.loads(record.read_text()) if set(stages) != set(STAGES) and record.is_file() else {"seconds": {}}
+    report["plan"] = asdict(plan)
+    t0 = time.perf_counter()
+    scenes = _Scenes(
+        train=make_scene_set(plan.seed, "train", plan.n_train, plan.image_size),
+        heldout=make_scene_set(plan.seed, "heldout", plan.n_heldout, plan.image_size),
+    )
+    report["seconds"]["scenes"] = time.perf_counter() - t0
+    for name, stage in STAGES.items():
+        if name in stages:
+            t0 = time.perf_counter()
+            report[name] = stage(root, plan, scenes)
+            report["seconds"][name] = time.perf_counter() - t0
+            logger.info("%s: %s (%.0f s)", name, report[name], report["seconds"][name])
+    report["seconds"]["total"] = sum(v for k, v in report["seconds"].items() if k != "total")
     report["versions"] = {
         "torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
         "python": platform.python_version(), "threads": plan.threads,
     }
     for folder in (VD, SD, MD_CLIP):
         write_text(root / folder / TINY_TRAINING_RECORD, json.dumps(report, indent=2) + "\n")
-    logger.info("trained every tiny model in %.0f s", report["seconds"]["total"])
+    logger.info("trained %s; every stage together: %.0f s", list(stages), report["seconds"]["total"])
     return report
 
 
@@ -212,7 +239,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the shipped weights: 2)")
     parser.add_argument("--quick", action="store_true", help="a few steps of every trainer (smoke test)")
+    parser.add_argument(
+        "--stages", nargs="+", choices=list(STAGES), default=list(STAGES),
+        help="retrain only these models, from the ones already saved (default: all, in order)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     plan = TrainingPlan(seed=args.seed, threads=args.threads)
-    return train_all(args.models_dir, plan.quick() if args.quick else plan)
+    return train_all(args.models_dir, plan.quick() if args.quick else plan, tuple(args.stages))
