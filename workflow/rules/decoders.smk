@@ -19,7 +19,7 @@ rule train_decoder:
         "benchmarks/train_decoder/{subject}_{stream}.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=32000,
         runtime=240,
@@ -45,7 +45,7 @@ rule train_minddiffuser_decoder:
         "benchmarks/train_decoder/{subject}_minddiffuser.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=64000,
         runtime=480,

@@ -14,7 +14,7 @@ rule reference_features:
         "benchmarks/evaluate/{subject}_reference_features.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=16000,
         runtime=60,
@@ -38,7 +38,7 @@ rule evaluate:
         "benchmarks/evaluate/{subject}_{method}.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=16000,
         runtime=120,

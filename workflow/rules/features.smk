@@ -16,7 +16,7 @@ rule stimulus_features:
         "benchmarks/stimulus_features.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=16000,
         runtime=120,
@@ -46,7 +46,7 @@ rule minddiffuser_features:
         "benchmarks/minddiffuser_features.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=16000,
         runtime=120,

@@ -52,7 +52,7 @@ rule reconstruct_havir:
         "benchmarks/reconstruct/{subject}_{havir_method}.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=32000,
         runtime=480,
@@ -78,7 +78,7 @@ rule reconstruct_pixel_ridge:
         "benchmarks/reconstruct/{subject}_pixel_ridge.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=16000,
         runtime=60,
@@ -100,7 +100,7 @@ rule reconstruct_minddiffuser:
         "benchmarks/reconstruct/{subject}_{md_method}.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=32000,
         runtime=1440,
