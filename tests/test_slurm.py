@@ -47,7 +47,8 @@ PACKAGES = ["slurm-wlm", "slurmctld", "slurmd", "slurm-client", "munge"]
 DAEMONS = {name: Path("/usr/sbin") / name for name in ("munged", "slurmctld", "slurmd")}
 PARTITION, ACCOUNT = "debug", "nsdrecon"
 THREADS = min(2, os.cpu_count())  # per job, on SLURM and locally, so torch sums in the same order
-BROKEN_CLIP = "/nonexistent/clip-model"  # reference_features fails on it; nothing upstream reads it
+BROKEN_CLIP = "./empty-clip-model"  # an empty folder in the workdir: it exists, so the parse-time checks pass;
+# reference_features fails on it (no CLIP config inside); nothing upstream reads it
 
 
 def slurm_config():
@@ -265,6 +266,7 @@ def slurm_runs(slurm_cluster, config, tmp_path_factory):
     profiles = ["--profile", user_profile(workdir / "profile_user"), "--profile", this_box_profile(workdir / "profile_box")]
     broken = copy.deepcopy(config)
     broken["evaluate"]["clip_id"] = BROKEN_CLIP
+    (workdir / BROKEN_CLIP).mkdir()
     broken["evaluate"]["clip_random_init"] = True  # a missing CLIP config is an error (without it: a warning, CLIP left out)
     write_config(workdir, broken)
     started = time.monotonic()
@@ -281,7 +283,9 @@ def slurm_runs(slurm_cluster, config, tmp_path_factory):
 def local_run(config, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("local_wf")
     write_config(workdir, config)
-    result = snakemake(workdir, "--cores", str(THREADS))
+    # the profile's thread count for the same rules (they declare 1), so torch sums in the same order
+    threads = [f"{rule}={THREADS}" for rule in yaml.safe_load(PROFILE.read_text())["set-threads"]]
+    result = snakemake(workdir, "--cores", str(THREADS), "--set-threads", *threads)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
 
