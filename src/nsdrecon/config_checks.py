@@ -19,7 +19,7 @@ from pathlib import Path
 from nsdrecon import layout
 from nsdrecon.nsd.rois import NSD_ROI_FILES, NSD_ROI_LABELS, read_ctab
 
-__all__ = ["NSD_SESSIONS", "ConfigError", "check_config", "resolve_model_source"]
+__all__ = ["NSD_SESSIONS", "ConfigError", "check_config", "check_device", "resolve_model_source"]
 
 NSD_SESSIONS = {"subj01": 40, "subj02": 40, "subj03": 32, "subj04": 30, "subj05": 40, "subj06": 32, "subj07": 40, "subj08": 30}
 """Scan sessions with betas per NSD subject (all released since 2023)."""
@@ -107,31 +107,27 @@ def _check_models(config: Mapping, repo_root: Path, generative: list[tuple[str, 
                 ) from error
 
 
-def _check_device(config: Mapping, cuda_available: Callable[[], bool]) -> None:
-    if config["models"]["device"] == "cuda" and not cuda_available():
+def check_device(config: Mapping, cuda_available: Callable[[], bool] | None = None) -> None:
+    """``models.device: cuda`` needs a GPU that torch sees on this machine (for runs whose jobs run here)."""
+    if config["models"]["device"] != "cuda":
+        return
+    if cuda_available is None:
+        import torch
+
+        cuda_available = torch.cuda.is_available
+    if not cuda_available():
         raise ConfigError(
             "models.device: 'cuda', but torch sees no CUDA device on this machine; use 'auto' (GPU when there "
             "is one) or 'cpu', or run where a GPU is visible"
         )
 
 
-def check_config(
-    config: Mapping,
-    repo_root: str | os.PathLike,
-    generative: list[tuple[str, str]],
-    check_device: bool = True,
-) -> None:
-    """Every check of this module; ``generative``: (config key, model id) of the models the methods use.
+def check_config(config: Mapping, repo_root: str | os.PathLike, generative: list[tuple[str, str]]) -> None:
+    """The checks of the data and the models; ``generative``: (config key, model id) of the models the methods use.
 
-    ``check_device`` is for runs whose jobs execute on this machine (not on cluster nodes).
+    :func:`check_device` is separate: it belongs where the jobs run, so the workflow calls it
+    when a local (not dry, not cluster) run starts.
     """
     _check_rois(config)
     _check_sessions(config)
     _check_models(config, Path(repo_root), generative)
-    if check_device:
-        def cuda_available() -> bool:
-            import torch
-
-            return torch.cuda.is_available()
-
-        _check_device(config, cuda_available)

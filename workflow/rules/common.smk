@@ -9,7 +9,11 @@ from snakemake.utils import validate
 # through workflow/scripts/nsdrecon; the Snakefile itself through src/.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from nsdrecon import layout  # noqa: E402
-from nsdrecon.config_checks import check_config, resolve_model_source  # noqa: E402
+from nsdrecon.config_checks import (
+    check_config,
+    check_device,
+    resolve_model_source,
+)  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -36,8 +40,8 @@ HAVIR_ABLATIONS = ["havir_no_structure", "havir_no_text", "havir_no_image"]
 METHODS = config["reconstruct"]["methods"]
 ENVS = "../../envs"
 
-# What the schema cannot know (ROI files and labels, sessions, model folders, the
-# GPU), checked before any job starts, so that a typo deletes no finished output.
+# What the schema cannot know (ROI files and labels, sessions, model folders),
+# checked before any job starts, so that a typo deletes no finished output.
 check_config(
     config,
     workflow.basedir,
@@ -56,8 +60,14 @@ check_config(
             else []
         ),
     ],
-    check_device=workflow.local_exec and not workflow.dryrun,
 )
+
+
+onstart:
+    # models.device: cuda needs a GPU where the jobs run: here, unless a cluster
+    # executor sends them to nodes (onstart runs neither in dry runs nor on nodes).
+    if workflow.local_exec:
+        check_device(config)
 
 
 wildcard_constraints:
