@@ -318,3 +318,14 @@ def test_clip_without_weights_warns_once_and_never_stops_the_pixel_metrics(rng, 
     assert table["CLIP"].isna().all() and table[["PixCorr", "SSIM"]].notna().all().all()
     with pytest.raises(FileNotFoundError, match="no vision config"):
         load_feature_networks("auto", str(tmp_path / "no-such-clip"), True, names=["CLIP"])
+
+
+def test_an_empty_clip_folder_is_no_config(tmp_path, caplog):
+    """transformers 5 reads a default config from a folder without config.json: a full-size random CLIP."""
+    empty = tmp_path / "empty-clip"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=f"no config.json in {empty}"):
+        load_feature_networks("auto", str(empty), True, names=["CLIP"])
+    with caplog.at_level(logging.WARNING, logger="nsdrecon.metrics.feature_nets"):
+        assert load_feature_networks("auto", str(empty), False, names=["CLIP"]) == []
+    assert "left out" in caplog.records[-1].getMessage()

@@ -100,6 +100,15 @@ def test_missing_folder_raises_with_path(tmp_path):
     assert isinstance(caught.value, FileNotFoundError)
 
 
+def test_a_transformers_component_without_config_raises_with_path(tmp_path):
+    # transformers 5 would build a default-size text encoder from a folder without config.json
+    no_config = tmp_path / "tiny-versatile-diffusion"
+    shutil.copytree(TINY, no_config)
+    (no_config / "text_encoder/config.json").unlink()
+    with pytest.raises(ModelWeightsNotFound, match=f"no config.json in {no_config / 'text_encoder'}"):
+        load_versatile_diffusion(no_config, random_init=True, components=["text_encoder"])
+
+
 def test_pretrained_load_without_weights_raises_once(tmp_path):
     # a copy of the tiny folder with configs only: asking for pretrained weights must fail clearly
     configs_only = tmp_path / "tiny-versatile-diffusion"

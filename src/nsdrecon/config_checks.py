@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from nsdrecon import layout
+from nsdrecon.hub import hub_offline, looks_like_path
+from nsdrecon.synthetic.design import n_sessions
 from nsdrecon.nsd.rois import NSD_ROI_FILES, NSD_ROI_LABELS, read_ctab
 
 __all__ = ["NSD_SESSIONS", "ConfigError", "check_config", "check_device", "resolve_model_source"]
@@ -78,7 +80,8 @@ def _check_sessions(config: Mapping) -> None:
     wanted = config["betas"]["sessions"]
     if config["source"] == "synthetic":
         s = config["synthetic"]
-        available = {subject: 3 * s["n_images_per_subject"] // s["trials_per_session"] for subject in config["subjects"]}
+        sessions = n_sessions(s["n_images_per_subject"], s["trials_per_session"])
+        available = dict.fromkeys(config["subjects"], sessions)
     else:
         available = {subject: NSD_SESSIONS[subject] for subject in config["subjects"]}
     short = {subject: n for subject, n in available.items() if n < wanted}
@@ -88,14 +91,12 @@ def _check_sessions(config: Mapping) -> None:
 
 def _check_models(config: Mapping, repo_root: Path, generative: list[tuple[str, str]]) -> None:
     """Each configured model is a folder that exists, or a Hub id (cached, when HF_HUB_OFFLINE is set)."""
-    from nsdrecon.models.loading import _hub_offline, _looks_like_path
-
     for key, source in [*generative, ("evaluate.clip_id", config["evaluate"]["clip_id"])]:
         resolved = resolve_model_source(source, repo_root)
-        if _looks_like_path(source):
+        if looks_like_path(source):
             if not Path(resolved).is_dir():
                 raise ConfigError(f"{key}: model folder {source!r} not found (looked in {Path.cwd()} and {repo_root})")
-        elif _hub_offline() and key != "evaluate.clip_id":  # a missing metric CLIP is a warning, not an error
+        elif hub_offline() and key != "evaluate.clip_id":  # a missing metric CLIP is a warning, not an error
             from huggingface_hub import snapshot_download
 
             try:

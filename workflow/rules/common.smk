@@ -14,6 +14,7 @@ from nsdrecon.config_checks import (
     check_device,
     resolve_model_source,
 )  # noqa: E402
+from nsdrecon.synthetic.design import n_sessions  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -86,7 +87,7 @@ def n_sessions_available():
     """Sessions that exist: the synthetic design's count, or the configured count for NSD."""
     if config["source"] == "synthetic":
         s = config["synthetic"]
-        return 3 * s["n_images_per_subject"] // s["trials_per_session"]
+        return n_sessions(s["n_images_per_subject"], s["trials_per_session"])
     return config["betas"]["sessions"]
 
 

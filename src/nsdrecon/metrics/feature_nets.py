@@ -50,6 +50,7 @@ from nsdrecon.metrics.names import (
 from nsdrecon.metrics.images import check_images
 from nsdrecon.metrics.resize import network_inputs
 from nsdrecon.layout import tiny_trained
+from nsdrecon.hub import transformers_config
 from nsdrecon.seeding import seeded
 
 __all__ = [
@@ -316,7 +317,7 @@ def _clip_network(
             reason = f"could not load pretrained weights from {source!r} ({str(exc).splitlines()[0]})"
     if model is None:
         try:
-            config = CLIPVisionConfig.from_pretrained(source, subfolder=subfolder)
+            config = transformers_config(CLIPVisionConfig, source, subfolder=subfolder)
         except OSError as exc:
             if random_init:
                 raise FileNotFoundError(

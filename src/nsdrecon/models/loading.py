@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from nsdrecon.devices import resolve_device
+from nsdrecon.hub import hub_offline, looks_like_path, transformers_config
 from nsdrecon.seeding import component_seed, seeded
 
 logger = logging.getLogger(__name__)
@@ -109,11 +110,11 @@ def load_components(
     local = Path(source).expanduser()
     if local.is_dir():
         source = str(local)
-    elif _looks_like_path(source):
+    elif looks_like_path(source):
         raise ModelWeightsNotFound(
             _missing_message(model_name, fetch_id, config_key, source, random_init, f"folder {local} does not exist")
         )
-    hub = {"local_files_only": local.is_dir() or _hub_offline()}
+    hub = {"local_files_only": local.is_dir() or hub_offline()}
 
     loaded: dict[str, Any] = {name: None for name in specs}
     try:
@@ -142,7 +143,7 @@ def load_components(
 
 def read_config(source: str, spec: Component) -> dict:
     """The JSON config of one diffusers component (for sizes), read without building it."""
-    hub = {"local_files_only": Path(source).is_dir() or _hub_offline()}
+    hub = {"local_files_only": Path(source).is_dir() or hub_offline()}
     return spec.cls.load_config(source, subfolder=spec.subfolder, **hub)
 
 
@@ -172,18 +173,8 @@ def _load_one(
     if spec.kind == "diffusers":
         config = spec.cls.load_config(source, **where)
         return seeded(lambda: spec.cls.from_config(config), component_seed(seed, index))
-    config = spec.cls.config_class.from_pretrained(source, **where)
+    config = transformers_config(spec.cls.config_class, source, **where)
     return seeded(lambda: spec.cls._from_config(config, attn_implementation="sdpa"), component_seed(seed, index))
-
-
-def _looks_like_path(source: str) -> bool:
-    """True for strings that name a filesystem path rather than a Hub id (``owner/name``)."""
-    return source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source
-
-
-def _hub_offline() -> bool:
-    """``HF_HUB_OFFLINE`` set to a true value."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def _missing_message(

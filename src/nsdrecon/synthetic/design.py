@@ -30,7 +30,15 @@ from nsdrecon.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["N_REPEATS", "N_RUNS", "make_expdesign", "presentation_trials", "run_trial_counts", "save_expdesign"]
+__all__ = [
+    "N_REPEATS",
+    "N_RUNS",
+    "make_expdesign",
+    "n_sessions",
+    "presentation_trials",
+    "run_trial_counts",
+    "save_expdesign",
+]
 
 N_REPEATS = 3
 N_RUNS = 12
@@ -98,6 +106,11 @@ def presentation_trials(masterordering: np.ndarray) -> np.ndarray:
     return np.argsort(ordering, kind="stable").reshape(-1, N_REPEATS)
 
 
+def n_sessions(n_images_per_subject: int, trials_per_session: int) -> int:
+    """Scan sessions of a generated subject: each image shown ``N_REPEATS`` times, ``trials_per_session`` a session."""
+    return N_REPEATS * n_images_per_subject // trials_per_session
+
+
 def make_expdesign(
     rng: np.random.Generator,
     n_images_per_subject: int,
@@ -144,7 +157,7 @@ def make_expdesign(
         )
     if n_design_subjects < 1:
         raise ValueError(f"n_design_subjects must be >= 1, got {n_design_subjects}")
-    n_sessions = n_trials // trials_per_session
+    sessions = n_sessions(n_images_per_subject, trials_per_session)
     n_own = n_images_per_subject - n_shared
     n_stimuli = n_shared + n_design_subjects * n_own
 
@@ -157,7 +170,7 @@ def make_expdesign(
     repeat_of_trial = np.empty(n_trials, dtype=np.int64)
     repeat_of_trial[presentation_trials(masterordering)] = np.arange(N_REPEATS)
     session_of_trial = np.arange(n_trials) // trials_per_session
-    basiccnt = np.zeros((N_REPEATS, n_sessions), dtype=np.int32)
+    basiccnt = np.zeros((N_REPEATS, sessions), dtype=np.int32)
     np.add.at(basiccnt, (repeat_of_trial, session_of_trial), 1)
 
     logger.info(
@@ -166,14 +179,14 @@ def make_expdesign(
         n_images_per_subject,
         n_shared,
         n_trials,
-        n_sessions,
+        sessions,
         n_stimuli,
     )
     return {
         "masterordering": masterordering.astype(np.int32)[None, :],
         "subjectim": subjectim.astype(np.int32),
         "sharedix": sharedix.astype(np.int32)[None, :],
-        "stimpattern": _stim_pattern(rng, n_sessions, trials_per_session),
+        "stimpattern": _stim_pattern(rng, sessions, trials_per_session),
         "basiccnt": basiccnt,
     }
 
