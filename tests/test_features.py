@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from nsdrecon.feature_files import FEATURE_NAMES, read_features
 from nsdrecon.features import (
-    FEATURE_NAMES,
     compute_stimulus_features,
     encode_clip_image_tokens,
     encode_clip_text_tokens,
     encode_vae_latents,
-    read_features,
 )
 from nsdrecon.models import load_versatile_diffusion
 

@@ -48,7 +48,7 @@ DAEMONS = {name: Path("/usr/sbin") / name for name in ("munged", "slurmctld", "s
 PARTITION, ACCOUNT = "debug", "nsdrecon"
 THREADS = min(2, os.cpu_count())  # per job, on SLURM and locally, so torch sums in the same order
 BROKEN_CLIP = "./empty-clip-model"  # an empty folder in the workdir: it exists, so the parse-time checks pass;
-# reference_features fails on it (no CLIP config inside); nothing upstream reads it
+# evaluate fails on it (no CLIP config inside); nothing upstream reads it
 
 
 def slurm_config():
@@ -260,7 +260,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def slurm_runs(slurm_cluster, config, tmp_path_factory):
-    """A run that fails in `reference_features` (bad CLIP folder), its rule logs (the rerun rewrites them),
+    """A run that fails in `evaluate` (bad CLIP folder), its rule logs (the rerun rewrites them),
     the jobs left after the fix, and the rerun."""
     workdir = tmp_path_factory.mktemp("slurm_wf")
     profiles = ["--profile", user_profile(workdir / "profile_user"), "--profile", this_box_profile(workdir / "profile_box")]
@@ -308,20 +308,20 @@ def test_failed_job_fails_the_run_and_names_its_slurm_log(slurm_runs):
     assert failed.returncode != 0
     assert "SLURM-job" in log and "FAILED" in log
     failures = re.findall(
-        r"Error in rule reference_features:.*?\n    log: (\S+), (\S+/slurm_logs/rule_reference_features/\S+\.log)", log, re.S
+        r"Error in rule evaluate:.*?\n    log: (\S+), (\S+/slurm_logs/rule_evaluate/\S+\.log)", log, re.S
     )
     assert len(failures) == 1, log[-3000:]
     for rule_log, slurm_log in failures:
-        assert "Error in rule reference_features" in (workdir / slurm_log).read_text()  # kept on failure
+        assert "Error in rule evaluate" in (workdir / slurm_log).read_text()  # kept on failure
         assert BROKEN_CLIP in failed_logs[rule_log]  # the script's own error
 
 
 def test_rerun_after_fix_runs_only_the_remaining_jobs(slurm_runs):
     _, failed, _, remaining, fixed = slurm_runs
     assert fixed.returncode == 0, (fixed.stdout + fixed.stderr)[-3000:]
-    assert remaining["reference_features"] == 1 and remaining["evaluate"] == 2 and remaining["metrics_table"] == 1
+    assert remaining["evaluate"] == 1 and remaining["metrics_table"] == 1
     upstream = {"generate_synthetic_nsd", "masks", "betas", "stimulus_features", "train_decoder", "reconstruct_havir"}
-    done_before = Counter(rule for rule, _ in sbatch_calls(failed)) - Counter(reference_features=1)
+    done_before = Counter(rule for rule, _ in sbatch_calls(failed)) - Counter(evaluate=1)
     assert upstream <= set(done_before) and not set(remaining) & set(done_before)
     local_rules = set(re.findall(r"^localrule (\w+):", fixed.stdout + fixed.stderr, re.M))
     submitted = Counter(rule for rule, _ in sbatch_calls(fixed))

@@ -17,12 +17,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
-from torchvision.transforms.v2 import functional as TF
 
 from .atomic import atomic_path
-from .metrics.resize import check_images
+from .metrics.images import check_images
 from .ridge import RidgeFit, fit_ridge
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def resize_images(images: np.ndarray, size: int, batch_size: int = 256) -> np.nd
         batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
         batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
         if batch.shape[-2:] != (size, size):
-            batch = TF.resize(batch, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+            batch = F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         out[start : start + batch_size] = batch.clamp_(0.0, 1.0).permute(0, 2, 3, 1).numpy()
     return out
 

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import diffusers
-import h5py
 import numpy as np
 import torch
 import transformers
@@ -34,8 +33,7 @@ from tqdm.auto import tqdm
 
 from nsdrecon.models.stable_diffusion import StableDiffusion
 from nsdrecon.models.versatile_diffusion import VersatileDiffusion
-from nsdrecon.nsd.stimuli import read_stimuli
-from nsdrecon.resumable import RowWriter, inputs_digest
+from nsdrecon.feature_files import write_feature_rows
 
 if TYPE_CHECKING:  # the diffusion package imports this module
     from nsdrecon.diffusion.clip_layers import ClipLayerFeatures
@@ -43,20 +41,15 @@ if TYPE_CHECKING:  # the diffusion package imports this module
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "FEATURE_NAMES",
     "compute_minddiffuser_features",
     "compute_stimulus_features",
     "encode_clip_image_tokens",
     "encode_clip_text_tokens",
     "encode_vae_latents",
-    "read_features",
     "sd_text_batch",
     "vae_latent_batch",
-    "write_feature_rows",
 ]
 
-FEATURE_NAMES = ("vae_latent", "clip_image", "clip_text")
-"""Datasets of a feature file besides ``nsd_id``."""
 
 
 def encode_vae_latents(vd: VersatileDiffusion, images_uint8: Any, batch_size: int = 32) -> np.ndarray:
@@ -201,91 +194,6 @@ def compute_minddiffuser_features(
     write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, provenance, batch_size)
 
 
-def write_feature_rows(
-    out_path: str | os.PathLike,
-    images_uint8: Any | str | os.PathLike,
-    captions: Sequence[Sequence[str]],
-    nsd_ids: Sequence[int] | np.ndarray,
-    shapes: dict[str, tuple[int, ...]],
-    encode: Callable[[np.ndarray, Sequence[Sequence[str]]], dict[str, np.ndarray]],
-    provenance: dict[str, Any],
-    batch_size: int,
-) -> None:
-    """Encode the stimuli batch by batch into the float32 datasets ``shapes`` names (resumable, see above).
-
-    ``encode(images, captions)`` maps one batch to one array per dataset.
-    """
-    nsd_ids = np.asarray(nsd_ids, dtype=np.int64)
-    n_images = len(nsd_ids)
-    from_file = isinstance(images_uint8, (str, os.PathLike))
-    if not from_file and len(images_uint8) != n_images:
-        raise ValueError(f"{out_path}: expected {n_images} images (one per nsd_id), got {len(images_uint8)}")
-    if len(captions) != n_images:
-        raise ValueError(f"{out_path}: expected {n_images} caption lists (one per nsd_id), got {len(captions)}")
-    if len(np.unique(nsd_ids)) != n_images:
-        raise ValueError(f"{out_path}: nsd_ids must be unique; repeated: {_repeated(nsd_ids)}")
-    rows = {name: (tuple(shape), "float32") for name, shape in shapes.items()}
-    # a path or an in-memory array counts by content; other array-likes (h5py datasets) by their name
-    attrs = {**provenance, "inputs_digest": inputs_digest(images_uint8, [list(c) for c in captions])}
-    with RowWriter(out_path, n_images, rows, {"nsd_id": nsd_ids}, attrs) as out:
-        starts = range(out.done, n_images, batch_size)  # a rerun continues after the last finished batch
-        for start in tqdm(starts, desc="stimulus features", unit="batch", disable=None):
-            stop = min(start + batch_size, n_images)
-            if from_file:
-                images = read_stimuli(images_uint8, nsd_ids[start:stop])
-            else:
-                images = np.asarray(images_uint8[start:stop])
-            out.write(start, encode(images, captions[start:stop]))
-        out.finish()
-    logger.info("wrote features of %d stimuli to %s", n_images, out_path)
-
-
-def read_features(
-    path: str | os.PathLike, names: Sequence[str], nsd_ids: Sequence[int] | np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Read feature sets from a file written by :func:`compute_stimulus_features`.
-
-    Parameters
-    ----------
-    path : str or path
-    names : sequence of str
-        Datasets to read, from ``nsd_id`` and :data:`FEATURE_NAMES`.
-    nsd_ids : sequence of int, optional
-        Rows to return, in this order (repeats allowed); default: all rows in
-        file order.
-
-    Returns
-    -------
-    dict of str to ndarray
-        One array per name, first axis in the order of ``nsd_ids``.
-
-    Raises
-    ------
-    KeyError
-        An asked-for dataset is not in the file.
-    ValueError
-        Some ``nsd_ids`` are not in the file (all missing ids are listed).
-    """
-    with h5py.File(path, "r") as h5:
-        missing_names = [name for name in names if name not in h5]
-        if missing_names:
-            raise KeyError(f"{path}: no dataset {missing_names}; datasets in the file: {sorted(h5)}")
-        file_ids = h5["nsd_id"][()]
-        if nsd_ids is None:
-            return {name: h5[name][()] for name in names}
-        nsd_ids = np.asarray(nsd_ids, dtype=np.int64)
-        order = np.argsort(file_ids, kind="stable")
-        position = np.searchsorted(file_ids[order], nsd_ids)
-        position = np.minimum(position, len(file_ids) - 1)
-        found = file_ids[order][position] == nsd_ids
-        if not found.all():
-            missing = np.unique(nsd_ids[~found])
-            raise ValueError(f"{path}: {len(missing)} requested nsd_ids are not in the file: {missing.tolist()}")
-        rows = order[position]
-        unique_rows, inverse = np.unique(rows, return_inverse=True)  # h5py reads increasing indices only
-        return {name: h5[name][unique_rows][inverse] for name in names}
-
-
 def _map_batches(encode: Callable[[Any], np.ndarray], items: Any, batch_size: int, desc: str) -> np.ndarray:
     """Apply ``encode`` to consecutive slices of ``items`` and stack the results."""
     if batch_size < 1:
@@ -386,8 +294,3 @@ def _provenance(vd: VersatileDiffusion | StableDiffusion) -> dict[str, Any]:
         "diffusers_version": diffusers.__version__,
         "transformers_version": transformers.__version__,
     }
-
-
-def _repeated(ids: np.ndarray) -> list[int]:
-    values, counts = np.unique(ids, return_counts=True)
-    return values[counts > 1].tolist()

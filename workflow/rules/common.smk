@@ -177,6 +177,13 @@ def minddiffuser_settings(method):
     }
 
 
+def evaluate_inputs(wildcards):
+    """A subject's stimuli and every method's reconstructions, keyed by method."""
+    s = wildcards.subject
+    files = {m: f"results/{s}/{m}/reconstructions.h5" for m in METHODS}
+    return {"stimuli": subject_stimuli(s), **files}
+
+
 def evaluate_settings():
     return {
         **config["evaluate"],

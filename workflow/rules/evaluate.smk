@@ -2,40 +2,19 @@
 # method, then one table with the published reference rows beside ours.
 
 
-rule reference_features:
-    input:
-        betas=rules.betas.output[0],
-        stimuli=lambda wc: subject_stimuli(wc.subject),
-    output:
-        "results/{subject}/evaluation/reference_features.h5",
-    log:
-        "logs/evaluate/{subject}_reference_features.log",
-    benchmark:
-        "benchmarks/evaluate/{subject}_reference_features.tsv"
-    conda:
-        f"{ENVS}/gpu.yaml"
-    threads: 1
-    resources:
-        mem_mb=16000,
-        runtime=60,
-        gpu=use_gpu(),
-    params:
-        evaluate=evaluate_settings(),
-    script:
-        "../scripts/evaluate.py"
-
-
 rule evaluate:
+    """All methods of one subject in one job: the metric networks load once and
+    the stimuli's features are computed once (on a cluster, one GPU job per
+    subject instead of one per method). A changed reconstruction re-evaluates
+    its subject's methods, minutes on a GPU at NSD scale."""
     input:
-        reconstructions="results/{subject}/{method}/reconstructions.h5",
-        stimuli=lambda wc: subject_stimuli(wc.subject),
-        reference=rules.reference_features.output[0],
+        unpack(evaluate_inputs),
     output:
-        "results/{subject}/{method}/metrics.tsv",
+        **{m: f"results/{{subject}}/{m}/metrics.tsv" for m in METHODS},
     log:
-        "logs/evaluate/{subject}_{method}.log",
+        "logs/evaluate/{subject}.log",
     benchmark:
-        "benchmarks/evaluate/{subject}_{method}.tsv"
+        "benchmarks/evaluate/{subject}.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
     threads: 1
@@ -44,6 +23,7 @@ rule evaluate:
         runtime=120,
         gpu=use_gpu(),
     params:
+        methods=METHODS,
         evaluate=evaluate_settings(),
     script:
         "../scripts/evaluate.py"

@@ -1,6 +1,6 @@
 """Rule reconstruct_pixel_ridge: the weight-free baseline (ridge onto a PCA basis of the stimuli)."""
 
-from nsdrecon.pipeline.reconstruction import run_pixel_ridge
+from nsdrecon.pipeline.pixel_ridge import run_pixel_ridge
 from nsdrecon.runlog import configure_logging, set_threads
 
 configure_logging(snakemake.log[0])

@@ -18,17 +18,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import CLIPVisionModelWithProjection
 
+from nsdrecon.feature_files import layer_name
 from nsdrecon.metrics.feature_nets import CLIP_MEAN, CLIP_STD
 
-__all__ = ["EMBEDDING", "ClipLayerFeatures", "layer_name"]
+__all__ = ["EMBEDDING", "ClipLayerFeatures"]
 
 EMBEDDING = "embedding"
 """Name of the projected image embedding among the features."""
-
-
-def layer_name(layer: int) -> str:
-    """Feature name of a hidden layer (``layer02`` for layer 2)."""
-    return f"layer{layer:02d}"
 
 
 class ClipLayerFeatures(torch.nn.Module):

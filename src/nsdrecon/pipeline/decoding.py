@@ -29,7 +29,7 @@ from ..decoders import (
     train_decoder,
     validation_split,
 )
-from ..features import read_features
+from ..feature_files import read_features
 from ..h5io import save_arrays
 from ..devices import resolve_device
 from ..ridge import RowSubset, fit_ridge_low_rank

@@ -21,8 +21,7 @@ from ..atomic import write_text
 from ..betas import load_betas
 from ..decoders import decoding_scores
 from ..decoders.minddiffuser import fit_voxel_selected_ridge, top_decodable_targets
-from ..diffusion.clip_layers import layer_name
-from ..features import read_features
+from ..feature_files import layer_name, read_features
 from .decoding import ridge_cv
 from ..h5io import save_arrays
 

@@ -20,7 +20,7 @@ import logging
 import numpy as np
 
 from ..betas import test_ids
-from ..features import read_features
+from ..feature_files import read_features
 from ..h5io import load_arrays, save_arrays
 
 logger = logging.getLogger(__name__)

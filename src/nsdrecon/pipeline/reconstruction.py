@@ -1,4 +1,4 @@
-"""Stage ``reconstruct``: HAVIR's dual-guided diffusion, MindDiffuser's two stages and the pixel_ridge baseline."""
+"""Stage ``reconstruct``: HAVIR's dual-guided diffusion and MindDiffuser's two stages (the baseline: :mod:`.pixel_ridge`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ import logging
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..baseline import PixelRidge, resize_images
-from ..betas import load_betas
 from ..diffusion import ClipLayerFeatures, DualGuidedReconstructor, MindDiffuserReconstructor, complete_text_conditioning
-from ..h5io import load_arrays, save_arrays
+from ..h5io import load_arrays
 from ..models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion, resolve_device, torch_dtype
-from ..nsd import read_stimuli
 from ..resumable import RowWriter, inputs_digest
 
 logger = logging.getLogger(__name__)
@@ -52,22 +49,6 @@ def run_havir(*, structural, semantic, model, device, dtype, settings, out_path)
                 seeds=[settings["seed"] + int(i) for i in ids[sl]],
             )})
         out.finish()
-
-
-def run_pixel_ridge(*, betas, stimuli, pixel_ridge, ridge, out_images, out_model, chunk: int = 512) -> None:
-    """Fit ridge from structural voxels onto a PCA basis of the training stimuli; decode the test set."""
-    X, train_ids = load_betas(betas, "structural", "train")
-    X_test, test_ids = load_betas(betas, "structural", "test")
-    size = pixel_ridge["size"]
-    # Read and shrink the training stimuli in chunks so NSD's 425-px images never sit in memory at once.
-    small = np.concatenate([
-        (resize_images(read_stimuli(stimuli, train_ids[i : i + chunk]), size) * 255).round().astype(np.uint8)
-        for i in range(0, len(train_ids), chunk)
-    ])
-    model = PixelRidge(pixel_ridge["n_components"], size, ridge["alphas"], cv=ridge["cv_folds"], alpha_per=ridge["alpha_per"])
-    model.fit(X, small)
-    model.save(out_model)
-    save_arrays(out_images, {"images": model.predict(X_test), "nsd_id": test_ids}, {"method": "pixel_ridge", **pixel_ridge})
 
 
 def run_minddiffuser(*, predictions, model, clip, device, dtype, settings, out_path) -> None:
