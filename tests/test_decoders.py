@@ -15,7 +15,6 @@ from nsdrecon.decoders import (
     info_nce,
     load_decoder,
     read_decoder_metadata,
-    ridge_low_rank_factors,
     save_decoder,
     sobel_edges,
     top_decodable_targets,
@@ -48,7 +47,7 @@ def predict(model, X):
 @pytest.mark.parametrize("p", [30, 400], ids=["p<t", "p>t"])
 def test_structural_init_equals_ridge(p):
     X, Y = planted_latents(120, p)
-    fit = fit_ridge(X, Y.reshape(120, -1), [1.0, 100.0])
+    fit = fit_ridge_low_rank(X, Y.reshape(120, -1), [1.0, 100.0])
     model = StructuralGenerator.from_ridge(fit, LATENT, **SMALL)
     out = predict(model, X)["latent"]
     assert out.shape == (120, *LATENT)
@@ -59,29 +58,15 @@ def test_semantic_init_equals_ridge():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(90, 50)).astype(np.float32)
     image, text = rng.normal(size=(90, 5, 16)), rng.normal(size=(90, 3, 16))
-    image_fit = fit_ridge(X, image.reshape(90, -1), [10.0])
-    text_fit = fit_ridge(X, text.reshape(90, -1), [10.0, 1000.0])
+    image_fit = fit_ridge_low_rank(X, image.reshape(90, -1), [10.0])
+    text_fit = fit_ridge_low_rank(X, text.reshape(90, -1), [10.0, 1000.0])
     model = SemanticExtractor.from_ridge(image_fit, text_fit, (5, 16), (3, 16), hidden=16)
     out = predict(model, X)
     np.testing.assert_allclose(out["image"].reshape(90, -1), image_fit.predict(X), atol=1e-4)
     np.testing.assert_allclose(out["text"].reshape(90, -1), text_fit.predict(X), atol=1e-4)
-    other_voxels = fit_ridge(X * 2.0, text.reshape(90, -1), [10.0])
+    other_voxels = fit_ridge_low_rank(X * 2.0, text.reshape(90, -1), [10.0])
     with pytest.raises(ValueError, match="not fitted on the same voxels"):
         SemanticExtractor.from_ridge(image_fit, other_voxels, (5, 16), (3, 16))
-
-
-@pytest.mark.parametrize("p", [20, 300], ids=["p<t", "p>t"])
-def test_low_rank_factors_are_the_truncated_svd(p):
-    X, Y = planted_latents(100, p, seed=2)
-    fit = fit_ridge(X, Y.reshape(100, -1), [10.0])
-    W = fit.coef.astype(np.float64) * fit.x_scale[:, None]
-    P, s, Qt = np.linalg.svd(W, full_matrices=False)
-    A, B, bias = ridge_low_rank_factors(fit, rank=5)
-    assert A.shape == (p, 5) and B.shape == (5, 256)
-    np.testing.assert_allclose((A @ B).numpy(), (P[:, :5] * s[:5]) @ Qt[:5], atol=1e-4 * s[0])
-    np.testing.assert_allclose(bias.numpy(), fit.intercept + fit.x_mean @ fit.coef, atol=1e-5)
-    A, B, _ = ridge_low_rank_factors(fit)  # full rank: exact
-    np.testing.assert_allclose((A @ B).numpy(), W, atol=1e-5 * np.abs(W).max())
 
 
 def test_sobel_edges_of_a_ramp():
@@ -118,7 +103,7 @@ def test_training_never_returns_worse_than_ridge(tmp_path):
     """With a destructive learning rate every epoch is worse: the ridge init comes back unchanged."""
     X, Y = planted_latents(200, 30, seed=3)
     train, _ = validation_split(200, 0.2, seed=0)
-    fit = fit_ridge(X[train], Y[train].reshape(len(train), -1), [1.0, 10.0, 100.0])
+    fit = fit_ridge_low_rank(X[train], Y[train].reshape(len(train), -1), [1.0, 10.0, 100.0])
     model = StructuralGenerator.from_ridge(fit, LATENT, **SMALL)
     before = predict(model, X)["latent"]
     result = train_decoder(
@@ -148,7 +133,7 @@ def test_structural_generator_learns_the_nonlinear_part():
     X, Y = planted_latents(800, 40, seed=0)
     fit_rows, test = np.arange(600), np.arange(600, 800)
     train, _ = validation_split(600, 0.15, seed=0)
-    fit = fit_ridge(X[train], Y[train].reshape(len(train), -1), np.logspace(-1, 4, 6))
+    fit = fit_ridge_low_rank(X[train], Y[train].reshape(len(train), -1), np.logspace(-1, 4, 6), cv=5, alpha_per="group")
     model = StructuralGenerator.from_ridge(
         fit, LATENT, hidden=128, n_blocks=2, dropout=0.0, coarse_channels=16, n_upsample=1
     )
@@ -177,7 +162,10 @@ def test_semantic_extractor_decodes_held_out_tokens():
     image, text = tokens[:, :10], tokens[:, 10:]
     fit_rows, test = np.arange(400), np.arange(400, 500)
     train, _ = validation_split(400, 0.15, seed=1)
-    fits = [fit_ridge(X[train], y[train].reshape(len(train), -1), np.logspace(-1, 4, 6)) for y in (image, text)]
+    fits = [
+        fit_ridge_low_rank(X[train], y[train].reshape(len(train), -1), np.logspace(-1, 4, 6), cv=5, alpha_per="group")
+        for y in (image, text)
+    ]
     model = SemanticExtractor.from_ridge(*fits, (10, 16), (6, 16), hidden=64, dropout=0.0, contrastive_weight=0.1)
     result = train_decoder(
         model,
@@ -199,7 +187,7 @@ def test_semantic_extractor_decodes_held_out_tokens():
 
 def test_save_load_round_trip(tmp_path):
     X, Y = planted_latents(80, 25, seed=5)
-    fit = fit_ridge(X, Y.reshape(80, -1), [10.0])
+    fit = fit_ridge_low_rank(X, Y.reshape(80, -1), [10.0])
     model = StructuralGenerator.from_ridge(fit, LATENT, rank=7, sobel_weight=0.3, seed=4, **SMALL)
     with torch.no_grad():
         model.head.weight.normal_()  # a trained (non-zero) refinement branch must survive the round trip
@@ -241,7 +229,7 @@ def test_target_rows_train_like_repeated_targets():
     rows = np.random.default_rng(1).permutation(np.repeat(np.arange(60), 2))  # two trials per image
     X = X_img[rows] + 0.1 * np.random.default_rng(2).normal(size=(len(rows), 30))
     kwargs = dict(val_fraction=0.2, epochs=2, batch_size=16, lr=1e-3, seed=0, device="cpu", sample_groups=rows)
-    fit = fit_ridge(X, Y_img[rows].reshape(len(rows), -1), [10.0])
+    fit = fit_ridge_low_rank(X, Y_img[rows].reshape(len(rows), -1), [10.0])
     results = [
         train_decoder(StructuralGenerator.from_ridge(fit, LATENT, **SMALL), X, targets, **extra, **kwargs)
         for targets, extra in (({"latent": Y_img[rows]}, {}), ({"latent": Y_img}, {"target_rows": rows}))

@@ -172,16 +172,33 @@ def test_multipart_etag_is_verified_with_its_part_size(tmp_path):
             fetch(s, tmp_path / "c", retries=1)
 
 
-def test_manifest_lists_fetched_and_skipped(server, tmp_path):
-    from nsdrecon.download import append_manifest
+def test_records_catch_a_same_size_change_after_download(server, payload, tmp_path):
+    """The downloader verifies bytes while they arrive; the record catches what happens to them afterwards."""
+    import hashlib
+    import json
 
-    dest = tmp_path / "b.hdf5"
-    for _ in range(2):
-        append_manifest(tmp_path / "manifest.tsv", KEY, fetch(server, dest))
-    lines = (tmp_path / "manifest.tsv").read_text().splitlines()
-    assert lines[0].split("\t")[:4] == ["time", "key", "status", "bytes"]
-    assert [l.split("\t")[2] for l in lines[1:]] == ["fetched", "skipped"]
-    assert lines[1].split("\t")[3] == "300001" and lines[1].split("\t")[-1] == "md5 ok"
+    from nsdrecon.download_records import verify_records, write_record
+
+    root, records = tmp_path / "nsd", tmp_path / "records"
+    dest = root / KEY
+    for _ in range(2):  # fetched, then skipped (complete): both record the file
+        record = write_record(records / f"{KEY}.json", KEY, f"{server.url}/{KEY}", fetch(server, dest))
+    assert record["status"] == "skipped" and record["bytes"] == len(payload) == 300_001
+    assert record["sha256"] == hashlib.sha256(payload).hexdigest() and record["checksum"] == "md5 ok"
+    assert json.loads((records / f"{KEY}.json").read_text()) == record
+    assert verify_records(records, root).status.tolist() == ["ok"]
+
+    changed = bytearray(payload)
+    changed[123_456] ^= 0xFF  # same size, one byte different
+    dest.write_bytes(bytes(changed))
+    assert verify_records(records, root).status.tolist() == ["content changed"]
+    dest.write_bytes(payload[:-1])
+    assert verify_records(records, root).status.tolist() == ["size changed"]
+    dest.unlink()
+    assert verify_records(records, root).status.tolist() == ["missing"]
+    (records / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json: not a readable download record"):
+        verify_records(records, root)
 
 
 def test_zip_members_are_read_by_range_without_the_archive(tmp_path):

@@ -122,6 +122,25 @@ def test_mix_ratio_extremes_equal_single_context_paths(vd, inputs):
     assert np.abs(both - text_only).max() > 1e-2 and np.abs(both - image_only).max() > 1e-2
 
 
+@pytest.mark.parametrize("mix_ratio", [0.0, 1.0], ids=["image only", "text only"])
+def test_single_transformer_at_mix_extremes_equals_both_bit_for_bit(vd, mix_ratio):
+    """At mix 0 or 1 one transformer is skipped: same output as diffusers' forward, which runs both."""
+    from diffusers.models import DualTransformer2DModel
+
+    dual = next(m for m in build_dual_guided_unet(vd).modules() if isinstance(m, MaskTolerantDualTransformer))
+    dual.mix_ratio = mix_ratio
+    channels = dual.transformers[0].config.in_channels
+    n_tokens = sum(dual.condition_lengths)
+    dim = dual.transformers[0].config.cross_attention_dim
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(2, channels, 8, 8, generator=generator)
+    context = torch.randn(2, n_tokens, dim, generator=generator)
+    with torch.no_grad():
+        skipped = dual(hidden, context, return_dict=False)[0]
+        both = DualTransformer2DModel.forward(dual, hidden, context, return_dict=False)[0]
+    assert torch.equal(skipped, both)
+
+
 def test_guidance_scale_one_runs_without_guidance(reconstructor, inputs):
     plain = _run(reconstructor, *inputs, seeds=[0, 1, 2], guidance_scale=1.0)
     guided = _run(reconstructor, *inputs, seeds=[0, 1, 2], guidance_scale=7.5)

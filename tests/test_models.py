@@ -109,6 +109,36 @@ def test_a_transformers_component_without_config_raises_with_path(tmp_path):
         load_versatile_diffusion(no_config, random_init=True, components=["text_encoder"])
 
 
+def test_pickle_weights_are_refused_until_converted(tmp_path):
+    """Weights load from safetensors only; a folder with *.bin weights names the command that converts them."""
+    from safetensors.torch import load_file
+
+    from nsdrecon.models.convert_weights import convert_folder
+
+    pickled = tmp_path / "tiny-versatile-diffusion"
+    shutil.copytree(TINY, pickled)
+    for sub, name, bin_name in [("text_encoder", "model", "pytorch_model"), ("vae", "diffusion_pytorch_model", None)]:
+        weights = pickled / sub / f"{name}.safetensors"
+        torch.save(load_file(weights), weights.with_name(f"{bin_name or name}.bin"))
+        weights.unlink()
+    for component in ("text_encoder", "vae"):
+        with pytest.raises(ModelWeightsNotFound, match="pickle weights") as caught:
+            load_versatile_diffusion(pickled, components=[component])
+        assert f"python -m nsdrecon.models.convert_weights {pickled}" in str(caught.value)
+
+    written = convert_folder(pickled)
+    assert sorted(p.relative_to(pickled).as_posix() for p in written) == [
+        "text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors",
+    ]
+    converted = load_versatile_diffusion(pickled, components=["text_encoder", "vae"])
+    original = load_versatile_diffusion(TINY, components=["text_encoder", "vae"])
+    for component in ("text_encoder", "vae"):
+        theirs = getattr(original, component).state_dict()
+        for key, value in getattr(converted, component).state_dict().items():
+            assert torch.equal(value, theirs[key]), (component, key)
+    assert convert_folder(pickled) == []  # nothing left to convert
+
+
 def test_pretrained_load_without_weights_raises_once(tmp_path):
     # a copy of the tiny folder with configs only: asking for pretrained weights must fail clearly
     configs_only = tmp_path / "tiny-versatile-diffusion"

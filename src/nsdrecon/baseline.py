@@ -24,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 from .atomic import atomic_path
 from .metrics.images import check_images
 from .ridge import RidgeFit, fit_ridge
+from .seeding import torch_seed
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,7 @@ class PixelRidge:
         if k > min(pixels.shape):
             raise ValueError(f"n_components={k} exceeds min(n_images, n_pixels) = {min(pixels.shape)}")
         mean = pixels.mean(0)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.config["seed"])
+        with torch_seed(self.config["seed"]):
             _, singular, basis = torch.pca_lowrank(pixels - mean, q=min(k + 10, *pixels.shape), center=False, niter=6)
         self.mean = mean.cpu().numpy()
         self.components = basis[:, :k].T.contiguous().cpu().numpy()

@@ -17,7 +17,6 @@ permanent one (other HTTP 4xx) fails at once with the URL and the status.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -124,11 +123,6 @@ def remote_info(session: requests.Session, url: str, timeout: float) -> RemoteIn
         etag=etag.strip('"') if etag else None,
         ranges=r.headers.get("Accept-Ranges", "bytes").lower() != "none",
     )
-
-
-def remote_size(session: requests.Session, url: str, timeout: float) -> int | None:
-    """Content length announced by the server, or None when it gives none."""
-    return remote_info(session, url, timeout).size
 
 
 def download_file(
@@ -400,30 +394,6 @@ def _checksum_note(path: Path, etag: str | None, size: int) -> str:
     if sizes:
         return f"MISMATCH: multipart md5 differs from ETag {etag} for part sizes {[s // MIB for s in sizes]} MiB"
     return f"size only: multipart ETag {etag} with an unknown part size"
-
-
-MANIFEST_COLUMNS = ("time", "key", "status", "bytes", "received", "seconds", "mb_per_s", "checksum")
-
-
-def append_manifest(manifest: str | os.PathLike, key: str, result: DownloadResult) -> None:
-    """Append one line about ``result`` to the TSV ``manifest`` (locked: parallel jobs share it)."""
-    manifest = Path(manifest)
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    row = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "key": key,
-        "status": "fetched" if result.fetched else "skipped",
-        "bytes": result.size,
-        "received": result.received,
-        "seconds": f"{result.seconds:.2f}",
-        "mb_per_s": f"{result.received / 1e6 / result.seconds:.1f}" if result.seconds else "",
-        "checksum": result.checksum,
-    }
-    with open(manifest, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        if f.tell() == 0:
-            f.write("\t".join(MANIFEST_COLUMNS) + "\n")
-        f.write("\t".join(str(row[c]) for c in MANIFEST_COLUMNS) + "\n")
 
 
 def extract_members(archive: str | os.PathLike, members: dict[str, str | os.PathLike]) -> None:

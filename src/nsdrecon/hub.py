@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["hub_offline", "looks_like_path", "transformers_config"]
+__all__ = ["hub_offline", "looks_like_path", "pickle_weights_note", "transformers_config"]
 
 
 def transformers_config(config_class: type, source: str, subfolder: str = "", **hub: Any) -> Any:
@@ -33,3 +33,18 @@ def looks_like_path(source: str) -> bool:
 def hub_offline() -> bool:
     """``HF_HUB_OFFLINE`` set to a true value."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def pickle_weights_note(source: str, subfolder: str = "") -> str:
+    """Why a local folder with only pickle weights (``*.bin``) does not load, and the one command that fixes it.
+
+    Weights load from safetensors only: a ``.bin`` file is a pickle, unpickled
+    by ``torch.load``. Empty when ``source`` is no local folder or has no ``.bin``.
+    """
+    folder = Path(source, subfolder)
+    if not folder.is_dir() or not any(folder.glob("*.bin")):
+        return ""
+    return (
+        f"\n{folder} has pickle weights (*.bin) only; weights are loaded from safetensors only. Convert them once "
+        f"(torch.load with weights_only=True, no code runs): python -m nsdrecon.models.convert_weights {source}"
+    )

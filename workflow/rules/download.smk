@@ -40,12 +40,14 @@ else:
     localrules:
         download_nsd,
         download_coco_captions,
+        verify,
 
     rule download_nsd:
         output:
-            nsd("{key}"),
+            protected(nsd("{key}")),
         log:
-            "logs/download_nsd/{key}.log",
+            text="logs/download_nsd/{key}.log",
+            record="logs/download_nsd/{key}.json",
         wildcard_constraints:
             key=r"nsddata(?!_stimuli/stimuli/nsd/annotations/).+",
         retries: 2
@@ -57,9 +59,26 @@ else:
             runtime=240,
         params:
             key=lambda wc: wc.key,
-            manifest="logs/download_nsd.tsv",
         script:
             "../scripts/download_nsd.py"
+
+    rule verify:
+        """On demand (`snakemake verify`): every downloaded file against the size
+        and SHA-256 its download recorded; fails naming the files that changed.
+        No output, so it runs whenever it is asked for."""
+        log:
+            "logs/verify_downloads.log",
+        conda:
+            f"{ENVS}/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=240,
+        params:
+            records="logs/download_nsd",
+            root=config["nsd_root"],
+        script:
+            "../scripts/verify_downloads.py"
 
     rule download_coco_captions:
         output:

@@ -1,18 +1,15 @@
-"""Rule download_nsd: fetch one key of the public NSD bucket, verified and resumable.
+"""Rule download_nsd: fetch one key of the public NSD bucket, verified and resumable, and record what arrived.
 
 The URL and connection settings come from the config, not params: they never
 change the bytes, and a params change would make Snakemake refetch every key.
 """
 
-from nsdrecon.download import append_manifest, download_file
+from nsdrecon.download import download_file
+from nsdrecon.download_records import write_record
 from nsdrecon.runlog import configure_logging
 
-configure_logging(snakemake.log[0])
+configure_logging(snakemake.log.text)
 cfg, key = snakemake.config, snakemake.params.key
-result = download_file(
-    f"{cfg['nsd_url'].rstrip('/')}/{key}",
-    snakemake.output[0],
-    parallel=cfg["download"]["parallel"],
-    retries=cfg["download"]["retries"],
-)
-append_manifest(snakemake.params.manifest, key, result)
+url = f"{cfg['nsd_url'].rstrip('/')}/{key}"
+result = download_file(url, snakemake.output[0], parallel=cfg["download"]["parallel"], retries=cfg["download"]["retries"])
+write_record(snakemake.log.record, key, url, result)

@@ -13,7 +13,7 @@ Typical use (one stream of one subject)::
 """
 
 from .io import DECODER_CLASSES, decoding_scores, load_decoder, read_decoder_metadata, save_decoder
-from .layers import LowRankLinear, ResidualMLP, RidgeDecoder, ridge_low_rank_factors
+from .layers import LowRankLinear, ResidualMLP, RidgeDecoder
 from .minddiffuser import VoxelSelectedRidge, fit_voxel_selected_ridge, rank_voxels, top_decodable_targets
 from .semantic import SemanticExtractor, info_nce, pooled_embedding
 from .structural import StructuralGenerator, sobel_edges
@@ -35,7 +35,6 @@ __all__ = [
     "pooled_embedding",
     "rank_voxels",
     "read_decoder_metadata",
-    "ridge_low_rank_factors",
     "save_decoder",
     "sobel_edges",
     "top_decodable_targets",

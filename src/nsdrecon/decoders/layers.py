@@ -11,101 +11,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from ..devices import resolve_device
-from ..ridge import LowRankRidgeFit, RidgeFit, RidgeSelection
-
-logger = logging.getLogger(__name__)
+from ..ridge import LowRankRidgeFit, RidgeSelection
 
 __all__ = [
     "LowRankLinear",
     "ResidualMLP",
     "RidgeDecoder",
     "check_same_inputs",
-    "ridge_low_rank_factors",
-    "seeded",
     "zero_init",
 ]
-
-_FACTOR_BLOCK = 8192  # ridge target columns streamed at a time while factorising
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Draw layer initialisations from ``seed`` without touching the global RNG state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def ridge_low_rank_factors(
-    fit: RidgeFit, rank: int | None = None, device: str | torch.device = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Factor the ridge map on standardised voxels as ``A @ B`` via its SVD.
-
-    The ridge prediction is ``xs @ W + bias`` with ``xs = (x - x_mean) / x_scale``,
-    ``W = coef * x_scale[:, None]`` and ``bias = intercept + x_mean @ coef``.
-    With ``W = P diag(s) Q^T`` the factors are ``A = P_r diag(sqrt(s_r))`` and
-    ``B = diag(sqrt(s_r)) Q_r^T`` for ``r = min(p, t, rank)``: exact when
-    ``r = min(p, t)``, the best rank-r approximation otherwise.  The SVD comes
-    from the float64 eigendecomposition of the smaller Gram matrix; when
-    ``p <= t`` it is accumulated over blocks of targets, so ``W`` (15,000 x
-    197,376 for CLIP image tokens) is never held whole on ``device``.
-
-    Returns
-    -------
-    A : tensor of shape (p, r)
-    B : tensor of shape (r, t)
-    bias : tensor of shape (t,)
-        float32, on ``device``.
-    """
-    device = resolve_device(device)
-    p, t = fit.coef.shape
-    r = min(p, t) if rank is None else min(p, t, int(rank))
-    x_scale = torch.as_tensor(fit.x_scale, device=device, dtype=torch.float64)
-    x_mean = torch.as_tensor(fit.x_mean, device=device, dtype=torch.float64)
-    blocks = [slice(start, min(start + _FACTOR_BLOCK, t)) for start in range(0, t, _FACTOR_BLOCK)]
-
-    def weight(sl: slice) -> torch.Tensor:
-        return torch.as_tensor(fit.coef[:, sl], device=device).to(torch.float64) * x_scale[:, None]
-
-    bias = torch.as_tensor(fit.intercept, device=device, dtype=torch.float64)
-    bias += torch.cat([x_mean @ torch.as_tensor(fit.coef[:, sl], device=device).to(torch.float64) for sl in blocks])
-    if p <= t:
-        gram = sum(W @ W.T for W in map(weight, tqdm(blocks, desc="ridge weight Gram", disable=None, leave=False)))
-    else:
-        W_all = weight(slice(0, t))
-        gram = W_all.T @ W_all
-    evals, evecs = torch.linalg.eigh(gram)
-    total = evals.clamp(min=0).sum()
-    evals, evecs = evals.flip(0)[:r].clamp(min=0), evecs.flip(1)[:, :r]
-    root = evals.sqrt()
-    # directions with (numerically) zero singular value carry nothing: zero them in both factors
-    inv_root = torch.where(evals > evals[0] * min(p, t) * torch.finfo(torch.float64).eps, 1.0 / root, 0.0)
-    if p <= t:
-        A = evecs * root
-        B = torch.cat([(evecs.T @ weight(sl)) * inv_root[:, None] for sl in blocks], 1)
-    else:
-        A = (W_all @ evecs) * inv_root
-        B = (evecs * root).T
-    logger.info(
-        "ridge weights (%d x %d) factored at rank %d, keeping %.4f of their squared norm",
-        p,
-        t,
-        r,
-        float(evals.sum() / total) if total > 0 else 1.0,
-    )
-    return A.float(), B.float(), bias.float()
-
 
 class LowRankLinear(nn.Module):
     """``y = (x @ a) @ b + bias``: a linear map from ``in_features`` to ``out_features`` of rank ``rank``."""
@@ -127,32 +47,22 @@ class LowRankLinear(nn.Module):
         return (x @ self.a) @ self.b + self.bias
 
     @torch.no_grad()
-    def copy_ridge(self, fit: RidgeFit | LowRankRidgeFit, device: str | torch.device = "cpu") -> None:
-        """Set the weights to the (rank-r factored) ridge map on standardised inputs.
-
-        A :class:`~nsdrecon.ridge.RidgeFit` is factored here
-        (:func:`ridge_low_rank_factors`); a :class:`~nsdrecon.ridge.LowRankRidgeFit`
-        brings its factors, sorted by singular value, and is cut to this layer's rank.
-        """
+    def copy_ridge(self, fit: LowRankRidgeFit) -> None:
+        """Set the weights to the ridge map on standardised inputs, factored by
+        :func:`~nsdrecon.ridge.fit_ridge_low_rank` (sorted by singular value) and cut to this layer's rank."""
         expected = (self.a.shape[0], self.b.shape[1])
         if (fit.n_features, fit.n_targets) != expected:
             raise ValueError(
                 f"ridge fit maps {fit.n_features} voxels to {fit.n_targets} targets; "
                 f"this layer expects {expected[0]} -> {expected[1]}"
             )
-        if isinstance(fit, LowRankRidgeFit):
-            # beyond the fit's rank the singular values are zero: those rows of b start at zero
-            # (their columns of a keep the random init, so they can still learn)
-            r = min(fit.rank, self.rank)
-            self.b.zero_()
-            self.a[:, :r] = torch.as_tensor(fit.a[:, :r])
-            self.b[:r] = torch.as_tensor(fit.b[:r])
-            self.bias.copy_(torch.as_tensor(fit.bias))
-            return
-        A, B, bias = ridge_low_rank_factors(fit, self.rank, device)
-        self.a.copy_(A)
-        self.b.copy_(B)
-        self.bias.copy_(bias)
+        # beyond the fit's rank the singular values are zero: those rows of b start at zero
+        # (their columns of a keep the random init, so they can still learn)
+        r = min(fit.rank, self.rank)
+        self.b.zero_()
+        self.a[:, :r] = torch.as_tensor(fit.a[:, :r])
+        self.b[:r] = torch.as_tensor(fit.b[:r])
+        self.bias.copy_(torch.as_tensor(fit.bias))
 
 
 class ResidualMLP(nn.Module):
@@ -189,7 +99,7 @@ class RidgeDecoder(nn.Module):
 
     Subclasses call ``super().__init__(n_voxels, seed, **config)`` with every
     other constructor argument (JSON-able) before creating their layers inside
-    ``with seeded(seed):``, and define
+    ``with torch_seed(seed):``, and define
     ``target_shapes`` (name -> per-sample shape), ``forward(x) -> dict`` and
     ``loss(pred, target) -> (total, parts)`` where ``parts["mse"]`` is the mean
     over targets of each target's mean squared error.

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ridge import LowRankRidgeFit, RidgeFit
-from .layers import LowRankLinear, ResidualMLP, RidgeDecoder, check_same_inputs, seeded, zero_init
+from ..ridge import LowRankRidgeFit
+from ..seeding import torch_seed
+from .layers import LowRankLinear, ResidualMLP, RidgeDecoder, check_same_inputs, zero_init
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class SemanticExtractor(RidgeDecoder):
             self.log_temperature = nn.Parameter(log_t)
         else:
             self.register_buffer("log_temperature", log_t)
-        with seeded(seed):
+        with torch_seed(seed):
             self.linear = nn.ModuleDict({m: LowRankLinear(n_voxels, math.prod(shapes[m]), rank) for m in MODALITIES})
             self.trunk = ResidualMLP(n_voxels, hidden, n_blocks, dropout)
             self.heads = nn.ModuleDict({m: zero_init(nn.Linear(hidden, math.prod(shapes[m]))) for m in MODALITIES})
@@ -108,8 +109,8 @@ class SemanticExtractor(RidgeDecoder):
     @classmethod
     def from_ridge(
         cls,
-        image_fit: RidgeFit | LowRankRidgeFit,
-        text_fit: RidgeFit | LowRankRidgeFit,
+        image_fit: LowRankRidgeFit,
+        text_fit: LowRankRidgeFit,
         image_shape: Sequence[int],
         text_shape: Sequence[int],
         *,
@@ -119,15 +120,14 @@ class SemanticExtractor(RidgeDecoder):
         """An extractor whose initial outputs are the two fits' predictions, reshaped.
 
         Both fits map the same voxels (same standardisation) to the flattened
-        tokens (n_tokens*width targets, C-order).  Factorisation runs on
-        ``device``, where the model is returned.
+        tokens (n_tokens*width targets, C-order); the model is returned on ``device``.
         """
         fits = {"image": image_fit, "text": text_fit}
         first = check_same_inputs(fits)
         model = cls(first.n_features, image_shape, text_shape, **kwargs).to(device)
         model.copy_input_scaling(first)
         for modality, fit in fits.items():
-            model.linear[modality].copy_ridge(fit, device)
+            model.linear[modality].copy_ridge(fit)
         logger.info("%s: %d parameters, config %s", cls.__name__, model.n_parameters, model.config)
         return model
 

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ridge import LowRankRidgeFit, RidgeFit
-from .layers import LowRankLinear, ResidualMLP, RidgeDecoder, seeded, zero_init
+from ..ridge import LowRankRidgeFit
+from ..seeding import torch_seed
+from .layers import LowRankLinear, ResidualMLP, RidgeDecoder, zero_init
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class StructuralGenerator(RidgeDecoder):
         self.sobel_weight = sobel_weight
         self.coarse_shape = (coarse_channels, height // factor, width // factor)
         groups = math.gcd(32, coarse_channels)
-        with seeded(seed):
+        with torch_seed(seed):
             self.linear = LowRankLinear(n_voxels, math.prod(latent_shape), rank)
             self.trunk = ResidualMLP(n_voxels, hidden, n_blocks, dropout)
             self.to_coarse = nn.Linear(hidden, math.prod(self.coarse_shape))
@@ -124,7 +125,7 @@ class StructuralGenerator(RidgeDecoder):
     @classmethod
     def from_ridge(
         cls,
-        fit: RidgeFit | LowRankRidgeFit,
+        fit: LowRankRidgeFit,
         latent_shape: Sequence[int],
         *,
         device: str | torch.device = "cpu",
@@ -133,12 +134,11 @@ class StructuralGenerator(RidgeDecoder):
         """A generator whose initial output is ``fit.predict`` reshaped to ``latent_shape``.
 
         ``fit`` maps voxels to the flattened latent (C*h*w targets, C-order);
-        ``kwargs`` go to the constructor.  Factorisation runs on ``device``,
-        where the model is returned.
+        ``kwargs`` go to the constructor; the model is returned on ``device``.
         """
         model = cls(fit.n_features, latent_shape, **kwargs).to(device)
         model.copy_input_scaling(fit)
-        model.linear.copy_ridge(fit, device)
+        model.linear.copy_ridge(fit)
         logger.info("%s: %d parameters, config %s", cls.__name__, model.n_parameters, model.config)
         return model
 

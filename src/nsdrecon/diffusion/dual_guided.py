@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from diffusers import Transformer2DModel, UNet2DConditionModel
 from diffusers.models import DualTransformer2DModel
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
 
 from nsdrecon.diffusion.img2img import LatentImg2Img
 from nsdrecon.features import encode_clip_image_tokens, encode_clip_text_tokens
@@ -78,9 +79,26 @@ class MaskTolerantDualTransformer(DualTransformer2DModel):
         return_dict: bool = True,
         encoder_attention_mask: torch.Tensor | None = None,
     ):
-        """Diffusers' dual forward; ``encoder_attention_mask`` (always ``None`` here) is dropped."""
+        """Diffusers' dual forward; ``encoder_attention_mask`` (always ``None`` here) is dropped.
+
+        At ``mix_ratio`` 0 or 1 (image-only or text-only guidance) only the
+        transformer with weight 1 runs: the other's term is multiplied by 0,
+        so the result is the same, bit for bit, at half the cost.
+        """
         if encoder_attention_mask is not None:
             raise ValueError("the dual-guided UNet takes no encoder_attention_mask (all context tokens are attended)")
+        if self.mix_ratio in (0.0, 1.0):
+            condition = 0 if self.mix_ratio == 1.0 else 1  # the condition (text 0, image 1) with weight 1
+            start = sum(self.condition_lengths[:condition])
+            encoded = self.transformers[self.transformer_index_for_condition[condition]](
+                hidden_states,
+                encoder_hidden_states=encoder_hidden_states[:, start : start + self.condition_lengths[condition]],
+                timestep=timestep,
+                cross_attention_kwargs=cross_attention_kwargs,
+                return_dict=False,
+            )[0]
+            output = (encoded - hidden_states) + hidden_states
+            return (output,) if not return_dict else Transformer2DModelOutput(sample=output)
         return super().forward(
             hidden_states,
             encoder_hidden_states,

@@ -50,7 +50,7 @@ from nsdrecon.metrics.names import (
 from nsdrecon.metrics.images import check_images
 from nsdrecon.metrics.resize import network_inputs
 from nsdrecon.layout import tiny_trained
-from nsdrecon.hub import transformers_config
+from nsdrecon.hub import pickle_weights_note, transformers_config
 from nsdrecon.seeding import seeded
 
 __all__ = [
@@ -311,10 +311,13 @@ def _clip_network(
     model = None
     if not random_init:
         try:
-            model = CLIPVisionModelWithProjection.from_pretrained(source, subfolder=subfolder, dtype=torch.float32)
+            model = CLIPVisionModelWithProjection.from_pretrained(
+                source, subfolder=subfolder, dtype=torch.float32, use_safetensors=True
+            )
             label = WEIGHTS_TINY_TRAINED if tiny_trained(source) else WEIGHTS_PRETRAINED
         except OSError as exc:
             reason = f"could not load pretrained weights from {source!r} ({str(exc).splitlines()[0]})"
+            reason += pickle_weights_note(source, subfolder)
     if model is None:
         try:
             config = transformers_config(CLIPVisionConfig, source, subfolder=subfolder)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from nsdrecon.devices import resolve_device
-from nsdrecon.hub import hub_offline, looks_like_path, transformers_config
+from nsdrecon.hub import hub_offline, looks_like_path, pickle_weights_note, transformers_config
 from nsdrecon.seeding import component_seed, seeded
 
 logger = logging.getLogger(__name__)
@@ -167,9 +167,12 @@ def _load_one(
     if not spec.is_network:
         return spec.cls.from_pretrained(source, **where)
     if not random_init:
-        if spec.kind == "diffusers":
-            return spec.cls.from_pretrained(source, dtype=dtype, **where)
-        return spec.cls.from_pretrained(source, dtype=dtype, attn_implementation="sdpa", **where)
+        try:
+            if spec.kind == "diffusers":
+                return spec.cls.from_pretrained(source, dtype=dtype, use_safetensors=True, **where)
+            return spec.cls.from_pretrained(source, dtype=dtype, attn_implementation="sdpa", use_safetensors=True, **where)
+        except OSError as error:
+            raise OSError(f"{error}{pickle_weights_note(source, spec.subfolder)}") from error
     if spec.kind == "diffusers":
         config = spec.cls.load_config(source, **where)
         return seeded(lambda: spec.cls.from_config(config), component_seed(seed, index))
@@ -185,6 +188,7 @@ def _missing_message(
         f"{model_name} {what} not found at {source!r}: {reason}\n"
         f"To fetch them, on a machine with internet run\n"
         f"    huggingface-cli download {fetch_id} --local-dir <dir>\n"
+        f"(if <dir> holds only *.bin weights, convert them: python -m nsdrecon.models.convert_weights <dir>), "
         f"copy <dir> here and set config {config_key} to it "
         f"(or keep the Hub id and unset HF_HUB_OFFLINE where the Hub is reachable)."
     )
