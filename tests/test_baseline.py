@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nsdrecon.baseline import PixelRidge, resize_images
-from nsdrecon.metrics.identification import two_way_identification
+from nsdrecon.stats import two_way_identification
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ import torch
 
 from nsdrecon.diffusion import DualGuidedReconstructor, build_dual_guided_unet
 from nsdrecon.diffusion.dual_guided import MaskTolerantDualTransformer
-from nsdrecon.features import encode_clip_image_tokens
+from nsdrecon.models.encoders import encode_clip_image_tokens
 from nsdrecon.models import load_versatile_diffusion
 
 torch.set_num_threads(1)

@@ -11,12 +11,8 @@ import pytest
 import torch
 
 from nsdrecon.feature_files import FEATURE_NAMES, read_features
-from nsdrecon.features import (
-    compute_stimulus_features,
-    encode_clip_image_tokens,
-    encode_clip_text_tokens,
-    encode_vae_latents,
-)
+from nsdrecon.features import compute_stimulus_features
+from nsdrecon.models.encoders import encode_clip_image_tokens, encode_clip_text_tokens, encode_vae_latents
 from nsdrecon.models import load_versatile_diffusion
 
 torch.set_num_threads(1)

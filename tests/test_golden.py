@@ -16,13 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from nsdrecon.diffusion import ClipLayerFeatures, DualGuidedReconstructor, MindDiffuserReconstructor, set_mix_ratio
-from nsdrecon.features import (
-    encode_clip_image_tokens,
-    encode_clip_text_tokens,
-    encode_vae_latents,
-    sd_text_batch,
-)
+from nsdrecon.diffusion import DualGuidedReconstructor, MindDiffuserReconstructor, set_mix_ratio
+from nsdrecon.models import ClipLayerFeatures
+from nsdrecon.models.encoders import encode_clip_image_tokens, encode_clip_text_tokens, encode_vae_latents, sd_text_batch
 from nsdrecon.metrics import two_way_identification
 from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion
 from nsdrecon.tiny_models.data import make_scene_set

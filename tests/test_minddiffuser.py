@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from nsdrecon.diffusion import ClipLayerFeatures, MindDiffuserReconstructor, complete_text_conditioning
-from nsdrecon.features import sd_text_batch
-from nsdrecon.diffusion.clip_layers import EMBEDDING
+from nsdrecon.diffusion import MindDiffuserReconstructor, complete_text_conditioning
+from nsdrecon.models import EMBEDDING, ClipLayerFeatures
+from nsdrecon.models.encoders import sd_text_batch
 from nsdrecon.models import ModelWeightsNotFound, load_clip_vision, load_stable_diffusion
 
 torch.set_num_threads(1)

@@ -21,6 +21,7 @@ from nsdrecon.plotting import (
     weight_volume,
 )
 from nsdrecon.plotting.style import wrap_label
+from nsdrecon.published import read_published_results
 from nsdrecon.tables import summarize, write_tables
 
 
@@ -78,7 +79,7 @@ def test_metric_bars(rng, tmp_path, caplog):
 
     # the metrics TSV holds the published rows too: they are drawn once, as reference markers, not as bars
     paths = [tmp_path / f"metrics.{kind}" for kind in ("tsv", "md", "tex")]
-    write_tables(summary, *paths)
+    write_tables(summary, *paths, references=read_published_results())
     table = pd.read_csv(paths[0], sep="\t")
     assert (table["source"] == "published").sum() == 5
     with caplog.at_level("INFO", logger="nsdrecon.plotting.metrics"):

@@ -78,7 +78,7 @@ def test_features_resume_computing_only_the_missing_batches(tmp_path, monkeypatc
     compute_stimulus_features(vd, images, captions, ids, reference, batch_size=4)
 
     calls = []
-    real_batch = features._vae_latent_batch
+    real_batch = features.latent_batch
 
     def dies_on_third_batch(vd_, batch):
         calls.append(len(batch))
@@ -86,14 +86,14 @@ def test_features_resume_computing_only_the_missing_batches(tmp_path, monkeypatc
             raise KeyboardInterrupt("killed")
         return real_batch(vd_, batch)
 
-    monkeypatch.setattr(features, "_vae_latent_batch", dies_on_third_batch)
+    monkeypatch.setattr(features, "latent_batch", dies_on_third_batch)
     out = tmp_path / "features.h5"
     with pytest.raises(KeyboardInterrupt):
         compute_stimulus_features(vd, images, captions, ids, out, batch_size=4)
     assert not out.exists()
     calls.clear()
-    monkeypatch.setattr(features, "_vae_latent_batch", real_batch)
-    monkeypatch.setattr(features, "_clip_image_batch", _counting(features._clip_image_batch, calls))
+    monkeypatch.setattr(features, "latent_batch", real_batch)
+    monkeypatch.setattr(features, "clip_image_batch", _counting(features.clip_image_batch, calls))
     compute_stimulus_features(vd, images, captions, ids, out, batch_size=4)
     assert calls == [2]  # rows 8..9 only: the first two batches were kept
     with h5py.File(out) as got, h5py.File(reference) as want:

@@ -5,7 +5,10 @@ import pandas as pd
 import pytest
 
 from nsdrecon.metrics import METRICS, WEIGHTS_PRETRAINED, WEIGHTS_RANDOM_MISSING, weights_column
-from nsdrecon.tables import REFERENCE_RESULTS, summarize, write_tables
+from nsdrecon.published import read_published_results
+from nsdrecon.tables import summarize, write_tables
+
+REFERENCE_RESULTS = read_published_results()
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def test_summarize_skips_nan_and_rejects_missing_columns(per_image):
 def test_write_tables_round_trip(per_image, tmp_path):
     summary = summarize(per_image)
     out = {kind: tmp_path / "tables" / f"metrics.{kind}" for kind in ("tsv", "md", "tex")}
-    write_tables(summary, out["tsv"], out["md"], out["tex"])
+    write_tables(summary, out["tsv"], out["md"], out["tex"], references=REFERENCE_RESULTS)
 
     back = pd.read_csv(out["tsv"], sep="\t")
     ours = back[back["source"] == "this run"].drop(columns="source").reset_index(drop=True)
@@ -90,12 +93,12 @@ def test_write_tables_round_trip(per_image, tmp_path):
 
     tiny = summary.assign(**{"weights:CLIP": "tiny, trained on generated scenes"})
     tiny.loc[0, "method"] = "havir_oracle"
-    write_tables(tiny, out["tsv"], out["md"], out["tex"], extra_notes=["Diffusion models: tiny."])
+    write_tables(tiny, out["tsv"], out["md"], out["tex"], references=REFERENCE_RESULTS, extra_notes=["Diffusion models: tiny."])
     notes = out["md"].read_text()
     assert "tiny models trained on the generated scenes (CLIP: tiny, trained on generated scenes)" in notes
     assert "*_oracle: the same generator from each test image's true features" in notes
     assert "- Diffusion models: tiny." in notes
 
-    write_tables(summary, out["tsv"], out["md"], out["tex"], include_reference=False)
+    write_tables(summary, out["tsv"], out["md"], out["tex"])
     assert set(pd.read_csv(out["tsv"], sep="\t")["source"]) == {"this run"}
     assert "published" not in out["md"].read_text().split("\n\n")[0]

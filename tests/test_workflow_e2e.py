@@ -185,10 +185,13 @@ def test_config_change_reruns_exactly_downstream(run):
     assert not jobs & {"generate_synthetic_nsd", "masks", "betas", "stimulus_features", "figure_masks"}
 
 
-def test_device_change_reruns_nothing(run):
-    """models.device says where to compute, not what: switching it leaves every output up to date."""
+def test_execution_settings_rerun_nothing(run):
+    """The device and the batch sizes say how to compute, not what: switching them leaves every output up to date."""
     cfg = merged_config()
     cfg["models"]["device"] = "cpu"
+    for section in ("features", "reconstruct", "minddiffuser", "evaluate"):
+        cfg[section]["batch_size"] += 3
+    cfg["ridge"]["target_block"] //= 2
     write_config(run, cfg)
     try:
         assert dry_run_jobs(run) == set()

@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from .atomic import atomic_path
-from .metrics.images import check_images
+from .images import check_images
 from .ridge import RidgeFit, fit_ridge
 from .seeding import torch_seed
 

@@ -21,97 +21,23 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import diffusers
 import numpy as np
 import torch
 import transformers
-from diffusers import AutoencoderKL
-from tqdm.auto import tqdm
 
+from nsdrecon.feature_files import write_feature_rows
+from nsdrecon.models.clip_layers import ClipLayerFeatures
+from nsdrecon.models.encoders import clip_image_batch, clip_text_batch, latent_batch, sd_text_batch
 from nsdrecon.models.stable_diffusion import StableDiffusion
 from nsdrecon.models.versatile_diffusion import VersatileDiffusion
-from nsdrecon.feature_files import write_feature_rows
-
-if TYPE_CHECKING:  # the diffusion package imports this module
-    from nsdrecon.diffusion.clip_layers import ClipLayerFeatures
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "compute_minddiffuser_features",
-    "compute_stimulus_features",
-    "encode_clip_image_tokens",
-    "encode_clip_text_tokens",
-    "encode_vae_latents",
-    "sd_text_batch",
-    "vae_latent_batch",
-]
-
-
-
-def encode_vae_latents(vd: VersatileDiffusion, images_uint8: Any, batch_size: int = 32) -> np.ndarray:
-    """VAE latents of images, scaled as the UNet sees them.
-
-    Parameters
-    ----------
-    vd : VersatileDiffusion
-        Needs ``vae``.
-    images_uint8 : array-like of shape (n_images, height, width, 3), uint8
-        Anything sliceable along the first axis (a NumPy array, an h5py dataset).
-        Images are resized to ``vd.image_size`` (antialiased bicubic).
-    batch_size : int, default=32
-
-    Returns
-    -------
-    ndarray of shape (n_images, C, h, w), float32
-        ``latent_dist.mean * vae.config.scaling_factor``.
-    """
-    return _map_batches(lambda batch: _vae_latent_batch(vd, batch), images_uint8, batch_size, "VAE latents")
-
-
-def encode_clip_image_tokens(vd: VersatileDiffusion, images_uint8: Any, batch_size: int = 32) -> np.ndarray:
-    """CLIP image context tokens of images, normalised as Versatile Diffusion does.
-
-    Parameters
-    ----------
-    vd : VersatileDiffusion
-        Needs ``image_encoder`` and ``image_processor``.
-    images_uint8 : array-like of shape (n_images, height, width, 3), uint8
-    batch_size : int, default=32
-
-    Returns
-    -------
-    ndarray of shape (n_images, n_image_tokens, dim), float32
-        ``visual_projection(post_layernorm(last_hidden_state))`` divided by the
-        norm of its first (CLS) token, so token 0 has norm 1.
-    """
-    return _map_batches(lambda batch: _clip_image_batch(vd, batch), images_uint8, batch_size, "CLIP image")
-
-
-def encode_clip_text_tokens(
-    vd: VersatileDiffusion, captions: Sequence[Sequence[str]], batch_size: int = 32
-) -> np.ndarray:
-    """CLIP text context tokens, normalised as Versatile Diffusion does, averaged over each image's captions.
-
-    Parameters
-    ----------
-    vd : VersatileDiffusion
-        Needs ``text_encoder`` and ``tokenizer``.
-    captions : sequence of n_images sequences of str
-        The captions of each image (at least one per image).
-    batch_size : int, default=32
-        Images per forward pass (all their captions go together).
-
-    Returns
-    -------
-    ndarray of shape (n_images, 77, dim), float32
-        Mean over an image's captions of ``text_projection(last_hidden_state)``
-        divided by the norm of the pooled (EOS) embedding.
-    """
-    return _map_batches(lambda batch: _clip_text_batch(vd, batch), captions, batch_size, "CLIP text")
+__all__ = ["compute_minddiffuser_features", "compute_stimulus_features"]
 
 
 def compute_stimulus_features(
@@ -149,9 +75,9 @@ def compute_stimulus_features(
 
     def encode(images: np.ndarray, texts: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         return {
-            "vae_latent": _vae_latent_batch(vd, images),
-            "clip_image": _clip_image_batch(vd, images),
-            "clip_text": _clip_text_batch(vd, texts),
+            "vae_latent": latent_batch(vd, images),
+            "clip_image": clip_image_batch(vd, images),
+            "clip_text": clip_text_batch(vd, texts),
         }
 
     write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, _provenance(vd), batch_size)
@@ -181,7 +107,7 @@ def compute_minddiffuser_features(
     def encode(images: np.ndarray, texts: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         clip = clip_features.batch_features(images)
         return {
-            "sd_latent": _vae_latent_batch(sd, images),
+            "sd_latent": latent_batch(sd, images),
             "sd_text": sd_text_batch(sd, texts),
             **{f"clip_{name}": value for name, value in clip.items()},
         }
@@ -192,93 +118,6 @@ def compute_minddiffuser_features(
         "clip_layers": list(clip_features.layers),
     }
     write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, provenance, batch_size)
-
-
-def _map_batches(encode: Callable[[Any], np.ndarray], items: Any, batch_size: int, desc: str) -> np.ndarray:
-    """Apply ``encode`` to consecutive slices of ``items`` and stack the results."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-    starts = range(0, len(items), batch_size)
-    parts = [encode(items[start : start + batch_size]) for start in tqdm(starts, desc=desc, unit="batch", disable=None)]
-    return np.concatenate(parts)
-
-
-def _check_images(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 of shape (n, height, width, 3), got {images.dtype} {images.shape}")
-    return images
-
-
-def _vae_latent_batch(vd: VersatileDiffusion | StableDiffusion, images: np.ndarray) -> np.ndarray:
-    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means of the model's VAE."""
-    return vae_latent_batch(vd.vae, vd.image_size, images)
-
-
-@torch.inference_mode()
-def vae_latent_batch(vae: AutoencoderKL, image_size: int, images: np.ndarray) -> np.ndarray:
-    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means, images resized to ``image_size``."""
-    pixels = torch.from_numpy(_check_images(images)).to(vae.device).permute(0, 3, 1, 2).float()
-    if pixels.shape[-2:] != (image_size, image_size):
-        pixels = torch.nn.functional.interpolate(
-            pixels, size=(image_size, image_size), mode="bicubic", antialias=True, align_corners=False
-        )
-    pixels = (pixels / 127.5 - 1.0).clamp(-1.0, 1.0).to(vae.dtype)
-    latents = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
-    return latents.float().cpu().numpy()
-
-
-@torch.inference_mode()
-def _clip_image_batch(vd: VersatileDiffusion, images: np.ndarray) -> np.ndarray:
-    """(B, H, W, 3) uint8 -> (B, n_image_tokens, dim) float32, VD's ``_encode_image_prompt``."""
-    encoder = vd.image_encoder
-    pixels = torch.from_numpy(_check_images(images)).permute(0, 3, 1, 2)
-    pixel_values = vd.image_processor(images=pixels, return_tensors="pt", device=encoder.device).pixel_values
-    hidden = encoder(pixel_values.to(encoder.device, encoder.dtype)).last_hidden_state
-    tokens = encoder.visual_projection(encoder.vision_model.post_layernorm(hidden))
-    tokens = tokens / torch.linalg.vector_norm(tokens[:, :1], dim=-1, keepdim=True)
-    return tokens.float().cpu().numpy()
-
-
-@torch.inference_mode()
-def _clip_text_batch(vd: VersatileDiffusion, captions: Sequence[Sequence[str]]) -> np.ndarray:
-    """B caption lists -> (B, 77, dim) float32, VD's ``_encode_text_prompt`` averaged per image."""
-
-    def encode(input_ids: torch.Tensor) -> torch.Tensor:
-        output = vd.text_encoder(input_ids)
-        tokens = vd.text_encoder.text_projection(output.last_hidden_state)
-        return tokens / torch.linalg.vector_norm(output.text_embeds, dim=-1, keepdim=True)[:, None]
-
-    return _caption_mean(vd.tokenizer, vd.text_encoder.device, encode, captions)
-
-
-@torch.inference_mode()
-def sd_text_batch(sd: StableDiffusion, captions: Sequence[Sequence[str]]) -> np.ndarray:
-    """B caption lists -> (B, 77, dim) float32: SD's text conditioning (last hidden state) averaged per image."""
-    return _caption_mean(
-        sd.tokenizer, sd.text_encoder.device, lambda ids: sd.text_encoder(ids).last_hidden_state, captions
-    )
-
-
-def _caption_mean(
-    tokenizer, device: torch.device, encode: Callable[[torch.Tensor], torch.Tensor], captions: Sequence[Sequence[str]]
-) -> np.ndarray:
-    """Tokenize every caption (padded to the model length), encode, and average the tokens per image."""
-    if any(isinstance(image_captions, str) for image_captions in captions):
-        raise ValueError("captions must hold one list of captions per image, got a bare string")
-    counts = np.array([len(image_captions) for image_captions in captions])
-    if (counts == 0).any():
-        empty = np.flatnonzero(counts == 0).tolist()
-        raise ValueError(f"every image needs at least one caption; images {empty} of this batch have none")
-    flat = [caption for image_captions in captions for caption in image_captions]
-    input_ids = tokenizer(
-        flat, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
-    ).input_ids.to(device)
-    tokens = encode(input_ids)
-    image_index = torch.from_numpy(np.repeat(np.arange(len(captions)), counts)).to(tokens.device)
-    sums = torch.zeros((len(captions), *tokens.shape[1:]), dtype=torch.float32, device=tokens.device)
-    sums.index_add_(0, image_index, tokens.float())
-    return (sums / torch.from_numpy(counts).to(sums)[:, None, None]).cpu().numpy()
 
 
 def _provenance(vd: VersatileDiffusion | StableDiffusion) -> dict[str, Any]:

@@ -20,35 +20,18 @@ from nsdrecon.atomic import atomic_path, write_text
 from nsdrecon.metrics.names import (
     IDENTIFICATION_METRICS,
     LOWER_IS_BETTER,
+    MEAN_SUBJECT,
     METRICS,
+    SOURCE_OURS,
+    SOURCE_PUBLISHED,
     WEIGHTS_COLUMN_PREFIX,
     WEIGHTS_RANDOM,
     WEIGHTS_TINY_TRAINED,
 )
 
-__all__ = ["REFERENCE_RESULTS", "MEAN_SUBJECT", "SOURCE_OURS", "SOURCE_PUBLISHED", "summarize", "format_table", "write_tables"]
+__all__ = ["summarize", "format_table", "write_tables"]
 
 logger = logging.getLogger(__name__)
-
-MEAN_SUBJECT = "mean"
-SOURCE_OURS = "this run"
-SOURCE_PUBLISHED = "published"
-
-# Published results (methods.md "Reference results"), identification metrics as fractions.
-# REFERENCE_RESULTS columns: method, scope ("subject 1" / "mean of 4 subjects"), n_images (test images),
-# status ("V" verified in the paper or its code, "S" secondary source), the 8 metrics in METRICS order,
-# ablation (True for Brain-Diffuser's ablation rows).
-_REFERENCE_ROWS = [
-    ("Brain-Diffuser", "mean of 4 subjects", 982, "V", 0.254, 0.356, 0.942, 0.962, 0.872, 0.915, 0.775, 0.423),
-    ("Brain-Diffuser", "subject 1", 982, "V", 0.305, 0.367, 0.967, 0.974, 0.878, 0.925, 0.768, 0.415),
-    ("MindEye1", "subject 1", 982, "V", 0.392, 0.347, 0.974, 0.987, 0.945, 0.943, 0.635, 0.358),
-    ("MindEye2 (40 sessions)", "subject 1", 1000, "V", 0.374, 0.439, 0.979, 0.991, 0.960, 0.937, 0.607, 0.336),
-    ("MindEye2 (40 sessions)", "mean of 4 subjects", 1000, "S", 0.322, 0.431, 0.961, 0.986, 0.954, 0.930, 0.619, 0.344),
-    ("Brain-Diffuser, only VAE path", "subject 1", 982, "V", 0.358, 0.437, 0.977, 0.976, 0.770, 0.711, 0.906, 0.581),
-    ("Brain-Diffuser, without VAE path", "subject 1", 982, "V", 0.143, 0.302, 0.856, 0.930, 0.873, 0.926, 0.775, 0.414),
-]
-REFERENCE_RESULTS = pd.DataFrame(_REFERENCE_ROWS, columns=["method", "scope", "n_images", "status", *METRICS])
-REFERENCE_RESULTS["ablation"] = REFERENCE_RESULTS["method"].str.contains(", ")
 
 
 def _weights_columns(frame: pd.DataFrame) -> list[str]:
@@ -101,12 +84,12 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     return summary[["subject", "method", "n_images", *METRICS, *labels]]
 
 
-def _combined(summary: pd.DataFrame, include_reference: bool) -> pd.DataFrame:
+def _combined(summary: pd.DataFrame, references: pd.DataFrame | None) -> pd.DataFrame:
     """Our rows (source "this run") followed by the published main rows (source "published")."""
     ours = summary.assign(source=SOURCE_OURS)
-    if not include_reference:
+    if references is None:
         return ours[["source", *summary.columns]]
-    published = REFERENCE_RESULTS[~REFERENCE_RESULTS["ablation"]].rename(columns={"scope": "subject"})
+    published = references[~references["ablation"]].rename(columns={"scope": "subject"})
     published = published.assign(source=SOURCE_PUBLISHED)[["source", "subject", "method", "n_images", *METRICS]]
     return pd.concat([ours, published], ignore_index=True)[["source", *summary.columns]]
 
@@ -192,7 +175,7 @@ def write_tables(
     out_tsv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
-    include_reference: bool = True,
+    references: pd.DataFrame | None = None,
     extra_notes: Sequence[str] = (),
 ) -> None:
     """Write the summary as TSV, Markdown and LaTeX (each atomically).
@@ -204,13 +187,14 @@ def write_tables(
         "published"); published rows use ``subject`` for their scope
     out_md : Markdown table plus notes
     out_tex : LaTeX ``table`` (booktabs rules) with the notes as caption
-    include_reference : append the published main rows of :data:`REFERENCE_RESULTS`
+    references : published results (:func:`nsdrecon.published.read_published_results`), whose
+        main rows (not ``ablation``) follow ours; None leaves them out
     extra_notes : further notes (e.g. how the diffusion models' weights came about)
     """
-    combined = _combined(summary, include_reference)
+    combined = _combined(summary, references)
     with atomic_path(out_tsv) as tmp:
         combined.to_csv(tmp, sep="\t", index=False)
-    notes = _notes(summary, include_reference) + [note for note in extra_notes if note]
+    notes = _notes(summary, references is not None) + [note for note in extra_notes if note]
 
     markdown = _markdown(format_table(combined)) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     write_text(out_md, markdown)

@@ -38,7 +38,8 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from nsdrecon.diffusion import ClipLayerFeatures, DualGuidedReconstructor, MindDiffuserReconstructor  # noqa: E402
+from nsdrecon.diffusion import DualGuidedReconstructor, MindDiffuserReconstructor  # noqa: E402
+from nsdrecon.models import ClipLayerFeatures  # noqa: E402
 from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion, torch_dtype  # noqa: E402
 
 MODELS = ROOT / "resources" / "models"

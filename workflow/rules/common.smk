@@ -169,12 +169,17 @@ def minddiffuser_decoder_settings():
 def minddiffuser_settings(method):
     """Stage-1 sampler settings, stage-2 refinement settings, and whether stage 2 runs."""
     m = config["minddiffuser"]
-    keys = ["num_inference_steps", "strength", "guidance_scale", "batch_size", "seed"]
+    keys = ["num_inference_steps", "strength", "guidance_scale", "seed"]
     return {
         **{k: m[k] for k in keys},
         "stage2": m["stage2"],
         "refine": method != "minddiffuser_stage1",
     }
+
+
+def ridge_settings():
+    """What a ridge fit depends on (target_block is an execution setting, see nsdrecon.runlog.Execution)."""
+    return {k: v for k, v in config["ridge"].items() if k != "target_block"}
 
 
 def evaluate_inputs(wildcards):
@@ -185,8 +190,9 @@ def evaluate_inputs(wildcards):
 
 
 def evaluate_settings():
+    """What the metrics depend on (batch_size is an execution setting, see nsdrecon.runlog.Execution)."""
     return {
-        **config["evaluate"],
+        **{k: v for k, v in config["evaluate"].items() if k != "batch_size"},
         "clip_id": model_source(config["evaluate"]["clip_id"]),
     }
 
@@ -274,7 +280,7 @@ def havir_settings(method):
     r = config["reconstruct"]
     keys = ["num_inference_steps", "strength", "guidance_scale", "mix_ratio_text"]
     return {
-        **{k: r[k] for k in keys + ["uncond_image", "batch_size", "seed"]},
+        **{k: r[k] for k in keys + ["uncond_image", "seed"]},
         "use_structure": method != "havir_no_structure",
         "use_text": method != "havir_no_text",
         "use_image": method != "havir_no_image",

@@ -26,7 +26,7 @@ rule train_decoder:
         gpu=use_gpu(),
     params:
         targets=lambda wc: config["decoders"]["streams"][wc.stream],
-        ridge=config["ridge"],
+        ridge=ridge_settings(),
         decoder={k: v for k, v in config["decoders"].items() if k != "streams"},
     script:
         "../scripts/train_decoder.py"
@@ -51,6 +51,6 @@ rule train_minddiffuser_decoder:
         runtime=480,
     params:
         settings=minddiffuser_decoder_settings(),
-        ridge=config["ridge"],
+        ridge=ridge_settings(),
     script:
         "../scripts/train_minddiffuser_decoder.py"

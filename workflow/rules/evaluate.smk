@@ -31,9 +31,10 @@ rule evaluate:
 
 rule metrics_table:
     input:
-        expand(
+        metrics=expand(
             "results/{subject}/{method}/metrics.tsv", subject=SUBJECTS, method=METHODS
         ),
+        published="resources/published_results.tsv",
     output:
         tsv="results/tables/metrics.tsv",
         md="results/tables/metrics.md",

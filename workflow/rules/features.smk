@@ -14,6 +14,7 @@ rule stimulus_features:
         "logs/stimulus_features.log",
     benchmark:
         "benchmarks/stimulus_features.tsv"
+    priority: 10  # on the critical path: every decoder waits for the stimulus features
     conda:
         f"{ENVS}/gpu.yaml"
     threads: 1
@@ -24,7 +25,6 @@ rule stimulus_features:
     params:
         model=diffusion_model(),
         dtype=config["models"]["dtype"],
-        batch_size=config["features"]["batch_size"],
         subjects=SUBJECTS,
         sessions=config["betas"]["sessions"],
         trials_per_session=trials_per_session(),
@@ -44,6 +44,7 @@ rule minddiffuser_features:
         "logs/minddiffuser_features.log",
     benchmark:
         "benchmarks/minddiffuser_features.tsv"
+    priority: 10  # on the critical path: every decoder waits for the stimulus features
     conda:
         f"{ENVS}/gpu.yaml"
     threads: 1
@@ -56,7 +57,6 @@ rule minddiffuser_features:
         clip=minddiffuser_model("clip"),
         clip_layers=config["minddiffuser"]["clip_layers"],
         dtype=config["models"]["dtype"],
-        batch_size=config["features"]["batch_size"],
         subjects=SUBJECTS,
         sessions=config["betas"]["sessions"],
         trials_per_session=trials_per_session(),

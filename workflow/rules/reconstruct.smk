@@ -84,7 +84,7 @@ rule reconstruct_pixel_ridge:
         runtime=60,
     params:
         pixel_ridge=config["reconstruct"]["pixel_ridge"],
-        ridge=config["ridge"],
+        ridge=ridge_settings(),
     script:
         "../scripts/reconstruct_pixel_ridge.py"
 

@@ -1,16 +1,18 @@
 """Rule evaluate: the eight reconstruction metrics for every test image of one subject, for each method."""
 
 from nsdrecon.pipeline.evaluation import run_evaluate
-from nsdrecon.runlog import configure_logging, execution_device, set_threads
+from nsdrecon.runlog import configure_logging, execution, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
+run = execution(snakemake.config)
 methods = snakemake.params.methods
 run_evaluate(
     reconstructions={method: snakemake.input[method] for method in methods},
     stimuli=snakemake.input.stimuli,
     subject=snakemake.wildcards.subject,
     settings=snakemake.params.evaluate,
-    device=execution_device(snakemake.config),
+    device=run.device,
+    batch_size=run.evaluate_batch_size,
     out_paths={method: snakemake.output[method] for method in methods},
 )

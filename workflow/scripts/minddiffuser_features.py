@@ -1,10 +1,11 @@
 """Rule minddiffuser_features: SD latents, SD text conditioning and CLIP ViT-B/32 layer features of the seen images."""
 
 from nsdrecon.pipeline.features import run_minddiffuser_features
-from nsdrecon.runlog import configure_logging, execution_device, set_threads
+from nsdrecon.runlog import configure_logging, execution, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
+run = execution(snakemake.config)
 inp, p = snakemake.input, snakemake.params
 run_minddiffuser_features(
     stimuli=list(inp.stimuli),
@@ -17,8 +18,8 @@ run_minddiffuser_features(
     model=p.model,
     clip=p.clip,
     clip_layers=p.clip_layers,
-    device=execution_device(snakemake.config),
+    device=run.device,
     dtype=p.dtype,
-    batch_size=p.batch_size,
+    batch_size=run.features_batch_size,
     out_path=snakemake.output[0],
 )

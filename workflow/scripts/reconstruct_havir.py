@@ -1,16 +1,18 @@
 """Rule reconstruct_havir: dual-guided Versatile Diffusion from decoded latents and CLIP tokens."""
 
 from nsdrecon.pipeline.reconstruction import run_havir
-from nsdrecon.runlog import configure_logging, execution_device, set_threads
+from nsdrecon.runlog import configure_logging, execution, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
+run = execution(snakemake.config)
 p = snakemake.params
 run_havir(
     structural=snakemake.input.structural,
     semantic=snakemake.input.semantic,
     model=p.model,
-    device=execution_device(snakemake.config),
+    device=run.device,
+    batch_size=run.reconstruct_batch_size,
     dtype=p.dtype,
     settings=p.settings,
     out_path=snakemake.output.images,

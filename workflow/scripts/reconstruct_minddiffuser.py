@@ -1,16 +1,18 @@
 """Rule reconstruct_minddiffuser: Stable Diffusion img2img from decoded inputs, refined by CLIP-feature backpropagation."""
 
 from nsdrecon.pipeline.reconstruction import run_minddiffuser
-from nsdrecon.runlog import configure_logging, execution_device, set_threads
+from nsdrecon.runlog import configure_logging, execution, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
+run = execution(snakemake.config)
 p = snakemake.params
 run_minddiffuser(
     predictions=snakemake.input.predictions,
     model=p.model,
     clip=p.clip,
-    device=execution_device(snakemake.config),
+    device=run.device,
+    batch_size=run.minddiffuser_batch_size,
     dtype=p.dtype,
     settings=p.settings,
     out_path=snakemake.output.images,

@@ -1,10 +1,11 @@
 """Rule stimulus_features: VAE latents and CLIP image/text tokens of every image the subjects saw."""
 
 from nsdrecon.pipeline.features import run_stimulus_features
-from nsdrecon.runlog import configure_logging, execution_device, set_threads
+from nsdrecon.runlog import configure_logging, execution, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
+run = execution(snakemake.config)
 inp, p = snakemake.input, snakemake.params
 run_stimulus_features(
     stimuli=inp.stimuli,
@@ -15,8 +16,8 @@ run_stimulus_features(
     sessions=p.sessions,
     trials_per_session=p.trials_per_session,
     model=p.model,
-    device=execution_device(snakemake.config),
+    device=run.device,
     dtype=p.dtype,
-    batch_size=p.batch_size,
+    batch_size=run.features_batch_size,
     out_path=snakemake.output[0],
 )

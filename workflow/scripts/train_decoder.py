@@ -1,10 +1,11 @@
 """Rule train_decoder: ridge per target, then the ridge-initialised stream decoder, fine-tuned."""
 
 from nsdrecon.pipeline.decoding import run_train_decoder
-from nsdrecon.runlog import configure_logging, execution_device, set_threads
+from nsdrecon.runlog import configure_logging, execution, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
+run = execution(snakemake.config)
 p = snakemake.params
 run_train_decoder(
     betas=snakemake.input.betas,
@@ -13,6 +14,7 @@ run_train_decoder(
     targets=p.targets,
     ridge=p.ridge,
     decoder=p.decoder,
-    device=execution_device(snakemake.config),
+    device=run.device,
+    target_block=run.ridge_target_block,
     outputs=dict(snakemake.output.items()),
 )

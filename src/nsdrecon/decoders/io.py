@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..atomic import atomic_path
-from ..metrics.identification import rowwise_pearson, two_way_identification
+from ..stats import rowwise_pearson, two_way_identification
 from ..devices import resolve_device
 from .layers import RidgeDecoder
 from .semantic import SemanticExtractor

@@ -1,6 +1,5 @@
 """Diffusion-based reconstruction from predicted embeddings: HAVIR (Versatile Diffusion) and MindDiffuser (Stable Diffusion)."""
 
-from nsdrecon.diffusion.clip_layers import ClipLayerFeatures
 from nsdrecon.diffusion.dual_guided import (
     UNCOND_IMAGES,
     DualGuidedReconstructor,
@@ -11,7 +10,6 @@ from nsdrecon.diffusion.minddiffuser import MindDiffuserReconstructor, complete_
 
 __all__ = [
     "UNCOND_IMAGES",
-    "ClipLayerFeatures",
     "DualGuidedReconstructor",
     "MindDiffuserReconstructor",
     "build_dual_guided_unet",

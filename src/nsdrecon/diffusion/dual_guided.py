@@ -30,7 +30,7 @@ from diffusers.models import DualTransformer2DModel
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 
 from nsdrecon.diffusion.img2img import LatentImg2Img
-from nsdrecon.features import encode_clip_image_tokens, encode_clip_text_tokens
+from nsdrecon.models.encoders import encode_clip_image_tokens, encode_clip_text_tokens
 from nsdrecon.models.versatile_diffusion import VersatileDiffusion
 
 logger = logging.getLogger(__name__)

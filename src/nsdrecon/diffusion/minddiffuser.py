@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nsdrecon.diffusion.clip_layers import EMBEDDING, ClipLayerFeatures
+from nsdrecon.models.clip_layers import EMBEDDING, ClipLayerFeatures
 from nsdrecon.diffusion.img2img import LatentImg2Img
-from nsdrecon.features import sd_text_batch
+from nsdrecon.models.encoders import sd_text_batch
 from nsdrecon.models.stable_diffusion import StableDiffusion
 
 logger = logging.getLogger(__name__)

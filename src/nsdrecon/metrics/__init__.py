@@ -4,7 +4,7 @@ EffNet-B / SwAV features, under Brain-Diffuser's or MindEye's resizing conventio
 
 from importlib import import_module
 
-from nsdrecon.metrics.identification import (
+from nsdrecon.stats import (
     correlation_distance,
     pearson_matrix,
     rowwise_pearson,

@@ -10,10 +10,10 @@ import pandas as pd
 import torch
 
 from nsdrecon.metrics.feature_nets import FeatureNetwork
-from nsdrecon.metrics.identification import correlation_distance, two_way_identification
+from nsdrecon.stats import correlation_distance, two_way_identification
 from nsdrecon.metrics.names import DISTANCE_METRICS, METRICS, check_convention, weights_column
 from nsdrecon.metrics.pixel import pixcorr, ssim
-from nsdrecon.metrics.images import check_images
+from nsdrecon.images import check_images
 
 __all__ = ["evaluate_reconstructions", "reference_features"]
 

@@ -47,7 +47,7 @@ from nsdrecon.metrics.names import (
     WEIGHTS_TINY_TRAINED,
     check_convention,
 )
-from nsdrecon.metrics.images import check_images
+from nsdrecon.images import CLIP_MEAN, CLIP_STD, check_images
 from nsdrecon.metrics.resize import network_inputs
 from nsdrecon.layout import tiny_trained
 from nsdrecon.hub import pickle_weights_note, transformers_config
@@ -68,8 +68,6 @@ logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SWAV_URL = "https://dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"
 WEIGHTS_CHOICES = ("auto", "random")
 

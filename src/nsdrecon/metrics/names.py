@@ -8,6 +8,9 @@ and the column that records a network's weights in per-image tables.
 from __future__ import annotations
 
 __all__ = [
+    "MEAN_SUBJECT",
+    "SOURCE_OURS",
+    "SOURCE_PUBLISHED",
     "METRICS",
     "PIXEL_METRICS",
     "IDENTIFICATION_METRICS",
@@ -63,3 +66,10 @@ def check_convention(convention: str) -> None:
     """Raise ``ValueError`` unless ``convention`` is one of :data:`CONVENTIONS`."""
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown evaluation convention {convention!r}; expected one of {list(CONVENTIONS)}")
+
+
+MEAN_SUBJECT = "mean"
+"""``subject`` of a metric table's row that averages the subject means (as the papers report)."""
+SOURCE_OURS = "this run"
+SOURCE_PUBLISHED = "published"
+"""``source`` of a metric table's rows: this run's, or published reference results."""

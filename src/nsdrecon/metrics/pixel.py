@@ -16,7 +16,7 @@ from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
-from nsdrecon.metrics.identification import rowwise_pearson
+from nsdrecon.stats import rowwise_pearson
 from nsdrecon.metrics.resize import pixel_metric_inputs
 
 __all__ = ["SSIM_VARIANTS", "SSIM_KWARGS", "pixcorr", "ssim"]

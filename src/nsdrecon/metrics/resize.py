@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from nsdrecon.metrics.images import check_images
+from nsdrecon.images import check_images
 from nsdrecon.metrics.names import check_convention
 
 __all__ = [

@@ -41,7 +41,7 @@ STREAM_TARGETS = {"structural": ["vae_latent"], "semantic": ["clip_image", "clip
 OUTPUT_NAME = {"vae_latent": "latent", "clip_image": "image", "clip_text": "text"}
 
 
-def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, device, outputs) -> None:
+def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, device, target_block, outputs) -> None:
     """Fit, fine-tune and score the ``stream`` decoder; write model, predictions, scores, history."""
     if sorted(targets) != sorted(STREAM_TARGETS[stream]):
         raise ValueError(f"the {stream} decoder predicts {STREAM_TARGETS[stream]}; config decoders.streams gives {targets}")
@@ -60,7 +60,7 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
         t: fit_ridge_low_rank(
             X[fit_idx], RowSubset(Y[t].reshape(len(images), -1), target_rows[fit_idx]), ridge["alphas"],
             rank=decoder["rank"], X_test=X_test, cv=ridge_cv(ridge), alpha_per=ridge["alpha_per"],
-            restandardize_predictions=ridge["restandardize_predictions"], target_block=ridge["target_block"],
+            restandardize_predictions=ridge["restandardize_predictions"], target_block=target_block,
             device=dev, seed=decoder["seed"], sample_groups=train_ids[fit_idx],
         )
         for t in targets

@@ -30,6 +30,7 @@ def run_evaluate(
     subject: str,
     settings: Mapping,
     device: str,
+    batch_size: int,
     out_paths: Mapping[str, str | os.PathLike],
 ) -> None:
     """Per-image metrics of each method's ``reconstructions`` against the stimuli, one TSV per method."""
@@ -45,14 +46,14 @@ def run_evaluate(
         input_size=settings["input_size"],
     )
     gt_all = read_stimuli(stimuli, ids)
-    features = reference_features(gt_all, networks, batch_size=settings["batch_size"])
+    features = reference_features(gt_all, networks, batch_size=batch_size)
     logger.info("%s: features of %d test stimuli through %s", subject, len(ids), [n.name for n in networks])
     for method, path in reconstructions.items():
         images, method_ids = load_reconstructions(path)
         rows = np.searchsorted(ids, method_ids)
         table = evaluate_reconstructions(
             gt_all[rows], images, networks,
-            convention=settings["convention"], ssim_variant=settings["ssim"], batch_size=settings["batch_size"],
+            convention=settings["convention"], ssim_variant=settings["ssim"], batch_size=batch_size,
             device=dev, gt_features={net: {m: v[rows] for m, v in per.items()} for net, per in features.items()},
         )
         table.insert(0, "nsd_id", method_ids)

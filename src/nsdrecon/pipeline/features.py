@@ -6,8 +6,14 @@ import logging
 
 import numpy as np
 
-from ..diffusion import ClipLayerFeatures
-from ..models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion, resolve_device, torch_dtype
+from ..models import (
+    ClipLayerFeatures,
+    load_clip_vision,
+    load_stable_diffusion,
+    load_versatile_diffusion,
+    resolve_device,
+    torch_dtype,
+)
 from ..nsd import read_captions, read_expdesign, read_stim_info, trial_table
 from ..nsd.stimuli import StimulusImages
 from ..features import compute_minddiffuser_features, compute_stimulus_features

@@ -38,7 +38,7 @@ def visual_voxels(betas, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x for x, _ in parts], axis=1), parts[0][1]
 
 
-def run_train_minddiffuser(*, betas, features, settings, ridge, outputs) -> None:
+def run_train_minddiffuser(*, betas, features, settings, ridge, target_block, outputs) -> None:
     """Fit the decoders, predict the test images, write predictions and held-out scores."""
     X, train_ids = visual_voxels(betas, "train")
     X_test, test_ids = visual_voxels(betas, "test")
@@ -56,7 +56,7 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, outputs) -> None
 
     fit = {
         "alphas": settings["alphas"], "n_voxels": settings["voxel_fraction"], "cv": ridge_cv(ridge),
-        "target_block": ridge["target_block"], "restandardize_predictions": ridge["restandardize_predictions"],
+        "target_block": target_block, "restandardize_predictions": ridge["restandardize_predictions"],
         "sample_groups": train_ids,  # an image's single trials stay in one fold
     }
     latent_shape = Y["sd_latent"].shape[1:]

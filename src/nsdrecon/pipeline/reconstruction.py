@@ -7,15 +7,15 @@ import logging
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..diffusion import ClipLayerFeatures, DualGuidedReconstructor, MindDiffuserReconstructor, complete_text_conditioning
+from ..diffusion import DualGuidedReconstructor, MindDiffuserReconstructor, complete_text_conditioning
 from ..h5io import load_arrays
-from ..models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion, resolve_device, torch_dtype
+from ..models import ClipLayerFeatures, load_clip_vision, load_stable_diffusion, load_versatile_diffusion, resolve_device, torch_dtype
 from ..resumable import RowWriter, inputs_digest
 
 logger = logging.getLogger(__name__)
 
 
-def run_havir(*, structural, semantic, model, device, dtype, settings, out_path) -> None:
+def run_havir(*, structural, semantic, model, device, batch_size, dtype, settings, out_path) -> None:
     """Images from decoded latents and CLIP tokens; ablations drop an input as ``settings`` say.
 
     Written batch by batch: a killed run keeps its finished images and resumes after them.
@@ -30,7 +30,7 @@ def run_havir(*, structural, semantic, model, device, dtype, settings, out_path)
         device=resolve_device(device), dtype=torch_dtype(dtype),
     )
     recon = DualGuidedReconstructor(vd, mix_ratio_text=settings["mix_ratio_text"], uncond_image=settings["uncond_image"])
-    bs = settings["batch_size"]
+    bs = batch_size
     rows = {"images": ((vd.image_size, vd.image_size, 3), "uint8")}
     attrs = {
         "model": model["id"], "random_init": model["random_init"], "model_seed": model["seed"], **settings,
@@ -51,7 +51,7 @@ def run_havir(*, structural, semantic, model, device, dtype, settings, out_path)
         out.finish()
 
 
-def run_minddiffuser(*, predictions, model, clip, device, dtype, settings, out_path) -> None:
+def run_minddiffuser(*, predictions, model, clip, device, batch_size, dtype, settings, out_path) -> None:
     """MindDiffuser's images from decoded SD text conditioning, SD latent and CLIP ViT-B/32 layer features.
 
     ``predictions`` holds ``sd_latent``, ``sd_text`` (the decoded first tokens),
@@ -72,7 +72,7 @@ def run_minddiffuser(*, predictions, model, clip, device, dtype, settings, out_p
     recon = MindDiffuserReconstructor(sd, ClipLayerFeatures(vision, layers, selection))
     text = complete_text_conditioning(arrays["sd_text"], arrays["sd_text_tail"])
     stage1 = {k: settings[k] for k in ("strength", "guidance_scale", "num_inference_steps")}
-    bs = settings["batch_size"]
+    bs = batch_size
     rows = {"images": ((sd.image_size, sd.image_size, 3), "uint8")}
     attrs = {
         "model": model["id"], "clip": clip["id"], "random_init": model["random_init"], **settings,

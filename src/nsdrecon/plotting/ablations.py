@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from nsdrecon.metrics.names import METRICS
+from nsdrecon.metrics.names import MEAN_SUBJECT, METRICS
 from nsdrecon.plotting.metrics import chance_handle, decorate_metric_panel, our_rows
 from nsdrecon.plotting.style import (
     FULL_WIDTH_IN,
@@ -21,7 +21,6 @@ from nsdrecon.plotting.style import (
     save_figure,
     set_title,
 )
-from nsdrecon.tables import MEAN_SUBJECT
 
 __all__ = ["ABLATIONS", "plot_ablations"]
 

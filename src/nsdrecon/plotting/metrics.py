@@ -13,8 +13,11 @@ from matplotlib.patches import Patch
 from nsdrecon.metrics.names import (
     IDENTIFICATION_METRICS,
     LOWER_IS_BETTER,
+    MEAN_SUBJECT,
     METRICS,
     NETWORK_OF_METRIC,
+    SOURCE_OURS,
+    SOURCE_PUBLISHED,
     WEIGHTS_RANDOM,
     WEIGHTS_TINY_TRAINED,
     weights_column,
@@ -29,7 +32,6 @@ from nsdrecon.plotting.style import (
     save_figure,
     set_title,
 )
-from nsdrecon.tables import MEAN_SUBJECT, REFERENCE_RESULTS, SOURCE_OURS
 
 __all__ = ["Y_LABELS", "chance_handle", "decorate_metric_panel", "our_rows", "plot_metric_bars", "set_metric_title"]
 
@@ -99,7 +101,7 @@ def plot_metric_bars(
     out_png: str | os.PathLike,
     out_pdf: str | os.PathLike,
     *,
-    references: pd.DataFrame | None = REFERENCE_RESULTS,
+    references: pd.DataFrame | None = None,
     title: str = "Reconstruction metrics",
     title_note: str = "",
 ) -> None:
@@ -109,18 +111,22 @@ def plot_metric_bars(
     ----------
     summary : output of :func:`nsdrecon.tables.summarize`, or the metrics TSV of
         :func:`nsdrecon.tables.write_tables` (its ``source == "published"`` rows are
-        skipped: references come from ``references`` and are drawn once)
+        drawn once, as reference markers, unless ``references`` is given)
         (columns subject, method, the 8 metrics, optional ``weights:<network>`` labels;
         panels of networks without pretrained weights say so)
     out_png, out_pdf : output files (written atomically)
     references : published rows (columns method, scope, the metrics; rows with ``ablation`` True
-        are skipped), drawn as markers in a "published" group right of the bars; None draws none
+        are skipped), drawn as markers in a "published" group right of the bars; None: the
+        summary's own published rows, if any
     title : figure title
     title_note : second title line, e.g. "random-weight tiny models: images are noise"
     """
     missing = [column for column in ["subject", "method", *METRICS] if column not in summary.columns]
     if missing:
         raise ValueError(f"summary lacks columns {missing}; found {list(summary.columns)}")
+    if references is None and "source" in summary.columns:
+        references = summary[summary["source"] == SOURCE_PUBLISHED].rename(columns={"subject": "scope"})
+        references = None if references.empty else references
     summary = our_rows(summary)
     methods = list(dict.fromkeys(summary["method"]))
     subjects = sorted(set(summary["subject"]) - {MEAN_SUBJECT})

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nsdrecon.metrics.images import check_images
+from nsdrecon.images import check_images
 from nsdrecon.plotting.style import new_figure, paper_style, save_figure, set_title, wrap_label
 
 __all__ = ["plot_reconstruction_grid"]

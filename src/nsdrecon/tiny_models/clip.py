@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from transformers import CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
 
-from nsdrecon.metrics.feature_nets import CLIP_MEAN, CLIP_STD
+from nsdrecon.images import CLIP_MEAN, CLIP_STD
 from nsdrecon.tiny_models.loop import optimise
 
 __all__ = ["caption_retrieval", "clip_pixels", "tokenize", "train_clip"]

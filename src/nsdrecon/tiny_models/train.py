@@ -49,7 +49,7 @@ from transformers import (
 from nsdrecon.atomic import write_text
 from nsdrecon.diffusion.dual_guided import UNCOND_IMAGES, build_dual_guided_unet
 from nsdrecon.layout import TINY_TRAINING_RECORD
-from nsdrecon.features import encode_clip_image_tokens, encode_clip_text_tokens, encode_vae_latents, sd_text_batch
+from nsdrecon.models.encoders import encode_clip_image_tokens, encode_clip_text_tokens, encode_vae_latents, sd_text_batch
 from nsdrecon.models import load_stable_diffusion, load_versatile_diffusion
 from nsdrecon.seeding import component_seed, seeded
 from nsdrecon.tiny_models.clip import caption_retrieval, train_clip

@@ -1,4 +1,5 @@
-"""Feature-space comparison of reconstructions with their stimuli (``nsd.md`` §6a).
+"""Correlation statistics: feature-space comparison of reconstructions with their stimuli (``nsd.md`` §6a),
+also the decoders' held-out scores (a foundation module: metrics and decoders both use it).
 
 Two-way identification (AlexNet, Inception, CLIP) and correlation distance
 (EffNet-B, SwAV), written to match Brain-Diffuser's ``pairwise_corr_all`` and

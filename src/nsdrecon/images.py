@@ -1,10 +1,14 @@
-"""Validation of image arrays, shared by the metrics and the figures (no deep-learning imports)."""
+"""Validation of image arrays, shared by the metrics, the baseline and the figures (no deep-learning imports)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_images"]
+__all__ = ["CLIP_MEAN", "CLIP_STD", "check_images"]
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+"""OpenAI CLIP's per-channel input normalisation (images in [0, 1]), used by every CLIP model here."""
 
 
 def check_images(name: str, images: np.ndarray) -> np.ndarray:

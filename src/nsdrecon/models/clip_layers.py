@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from transformers import CLIPVisionModelWithProjection
 
 from nsdrecon.feature_files import layer_name
-from nsdrecon.metrics.feature_nets import CLIP_MEAN, CLIP_STD
+from nsdrecon.images import CLIP_MEAN, CLIP_STD
 
 __all__ = ["EMBEDDING", "ClipLayerFeatures"]
 
