@@ -110,6 +110,29 @@ def test_pixcorr_of_known_correlations(rng):
     np.testing.assert_allclose(r, 1 / np.sqrt(2), atol=0.02)
 
 
+def _ssim_from_the_formula(x: np.ndarray, y: np.ndarray) -> float:
+    """Wang et al. (2004) SSIM written out: 11x11 Gaussian window (sigma 1.5), population (co)variances,
+    C1 = (0.01 L)^2, C2 = (0.03 L)^2 for L = 1, averaged over the positions where the window fits."""
+    from scipy.signal import convolve2d
+
+    taps = np.exp(-(np.arange(-5, 6) ** 2) / (2 * 1.5**2))
+    window = np.outer(taps, taps) / taps.sum() ** 2
+    local = lambda image: convolve2d(image, window, mode="valid")  # noqa: E731
+    mx, my = local(x), local(y)
+    vx, vy, cxy = local(x * x) - mx**2, local(y * y) - my**2, local(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    return float((((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))).mean())
+
+
+def test_ssim_equals_the_formula_computed_independently(rng):
+    gt = smooth_images(rng, 2, 40)
+    noisy = np.clip(gt.astype(int) + rng.normal(0, 30, gt.shape), 0, 255).astype(np.uint8)
+    grey = lambda images: images.astype(np.float64) @ np.array([0.2125, 0.7154, 0.0721]) / 255.0  # noqa: E731
+    expected = [_ssim_from_the_formula(grey(noisy)[i], grey(gt)[i]) for i in range(2)]
+    np.testing.assert_allclose(ssim(gt, noisy), expected, rtol=1e-9)
+    assert 0.2 < min(expected) < 0.95  # a real, intermediate similarity
+
+
 def test_ssim_variants_differ_and_each_matches_skimage(rng):
     gt = smooth_images(rng, 1, 48)
     noisy = np.clip(gt.astype(int) + rng.normal(0, 40, gt.shape), 0, 255).astype(np.uint8)

@@ -110,7 +110,6 @@ rule subset_stimuli:
         "logs/subset_stimuli/{subject}.log",
     benchmark:
         "benchmarks/subset_stimuli/{subject}.tsv"
-    priority: 10  # on the critical path: every decoder waits for the stimulus features
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
@@ -133,7 +132,6 @@ rule subject_captions:
         "results/{subject}/captions.tsv",
     log:
         "logs/subject_captions/{subject}.log",
-    priority: 10  # on the critical path: every decoder waits for the stimulus features
     conda:
         f"{ENVS}/data.yaml"
     threads: 1

@@ -14,7 +14,6 @@ rule stimulus_features:
         "logs/stimulus_features.log",
     benchmark:
         "benchmarks/stimulus_features.tsv"
-    priority: 10  # on the critical path: every decoder waits for the stimulus features
     conda:
         f"{ENVS}/gpu.yaml"
     threads: 1
@@ -44,7 +43,6 @@ rule minddiffuser_features:
         "logs/minddiffuser_features.log",
     benchmark:
         "benchmarks/minddiffuser_features.tsv"
-    priority: 10  # on the critical path: every decoder waits for the stimulus features
     conda:
         f"{ENVS}/gpu.yaml"
     threads: 1
