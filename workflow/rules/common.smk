@@ -40,6 +40,7 @@ MINDDIFFUSER_METHODS = ["minddiffuser", "minddiffuser_stage1", "minddiffuser_ora
 HAVIR_ABLATIONS = ["havir_no_structure", "havir_no_text", "havir_no_image"]
 METHODS = config["reconstruct"]["methods"]
 ENVS = "../../envs"
+PUBLISHED_RESULTS = str(Path(workflow.basedir) / "resources" / "published_results.tsv")
 
 # What the schema cannot know (ROI files and labels, sessions, model folders),
 # checked before any job starts, so that a typo deletes no finished output.

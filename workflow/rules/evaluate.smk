@@ -34,7 +34,7 @@ rule metrics_table:
         metrics=expand(
             "results/{subject}/{method}/metrics.tsv", subject=SUBJECTS, method=METHODS
         ),
-        published="resources/published_results.tsv",
+        published=PUBLISHED_RESULTS,
     output:
         tsv="results/tables/metrics.tsv",
         md="results/tables/metrics.md",

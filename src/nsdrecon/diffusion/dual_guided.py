@@ -87,7 +87,7 @@ class MaskTolerantDualTransformer(DualTransformer2DModel):
         """
         if encoder_attention_mask is not None:
             raise ValueError("the dual-guided UNet takes no encoder_attention_mask (all context tokens are attended)")
-        if self.mix_ratio in (0.0, 1.0):
+        if isinstance(self.mix_ratio, (int, float)) and self.mix_ratio in (0, 1):  # training mixes per sample (a tensor)
             condition = 0 if self.mix_ratio == 1.0 else 1  # the condition (text 0, image 1) with weight 1
             start = sum(self.condition_lengths[:condition])
             encoded = self.transformers[self.transformer_index_for_condition[condition]](
