@@ -111,7 +111,7 @@ def test_captions_are_validated(vd):
         encode_clip_text_tokens(vd, [["a"], []], batch_size=2)
     with pytest.raises(ValueError, match="bare string"):
         encode_clip_text_tokens(vd, ["a red circle"], batch_size=2)
-    with pytest.raises(ValueError, match="uint8 of shape"):
+    with pytest.raises(ValueError, match="uint8 array of shape"):
         encode_vae_latents(vd, np.zeros((2, 64, 64), np.uint8), batch_size=2)
 
 

@@ -21,9 +21,13 @@ import pandas as pd
 from nsdrecon.atomic import write_text
 from nsdrecon.download import DownloadResult
 
-__all__ = ["read_record", "sha256_file", "verify_records", "write_record"]
+__all__ = ["DownloadChanged", "check_downloads", "read_record", "sha256_file", "verify_records", "write_record"]
 
 MIB = 1 << 20
+
+
+class DownloadChanged(ValueError):
+    """Downloaded files that no longer match their records (or no records at all); the message names them."""
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -87,3 +91,18 @@ def verify_records(records_dir: str | os.PathLike, root: str | os.PathLike) -> p
                 row["status"] = "content changed"
         rows.append(row)
     return pd.DataFrame(rows, columns=["key", "status", "recorded_bytes", "found_bytes"])
+
+
+def check_downloads(records_dir: str | os.PathLike, root: str | os.PathLike) -> pd.DataFrame:
+    """:func:`verify_records`, raising :class:`DownloadChanged` naming every file that changed (or finding none)."""
+    table = verify_records(records_dir, root)
+    if table.empty:
+        raise DownloadChanged(f"no download records under {records_dir}: nothing was downloaded in this folder")
+    bad = table[table.status != "ok"]
+    if len(bad):
+        lines = "\n".join(f"  {root}/{row.key}: {row.status}" for row in bad.itertuples())
+        raise DownloadChanged(
+            f"{len(bad)} of {len(table)} downloaded files no longer match their records:\n{lines}\n"
+            "Delete them (chmod u+w first: downloads are write-protected) and rerun to fetch them again."
+        )
+    return table

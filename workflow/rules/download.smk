@@ -37,6 +37,9 @@ if config["source"] == "synthetic":
 
 else:
 
+    # each key's log and download record (read by verify)
+    DOWNLOAD_LOGS = "logs/download_nsd"
+
     localrules:
         download_nsd,
         download_coco_captions,
@@ -46,8 +49,8 @@ else:
         output:
             protected(nsd("{key}")),
         log:
-            text="logs/download_nsd/{key}.log",
-            record="logs/download_nsd/{key}.json",
+            text=f"{DOWNLOAD_LOGS}/{{key}}.log",
+            record=f"{DOWNLOAD_LOGS}/{{key}}.json",
         wildcard_constraints:
             key=r"nsddata(?!_stimuli/stimuli/nsd/annotations/).+",
         retries: 2
@@ -75,7 +78,7 @@ else:
             mem_mb=1000,
             runtime=240,
         params:
-            records="logs/download_nsd",
+            records=DOWNLOAD_LOGS,
             root=config["nsd_root"],
         script:
             "../scripts/verify_downloads.py"

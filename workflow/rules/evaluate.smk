@@ -23,7 +23,6 @@ rule evaluate:
         runtime=120,
         gpu=use_gpu(),
     params:
-        methods=METHODS,
         evaluate=evaluate_settings(),
     script:
         "../scripts/evaluate.py"

@@ -6,7 +6,7 @@ from nsdrecon.runlog import configure_logging, execution, set_threads
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
 run = execution(snakemake.config)
-methods = snakemake.params.methods
+methods = list(snakemake.output.keys())  # one metrics file per method
 run_evaluate(
     reconstructions={method: snakemake.input[method] for method in methods},
     stimuli=snakemake.input.stimuli,

@@ -16,6 +16,7 @@ import torch
 from diffusers import AutoencoderKL
 from tqdm.auto import tqdm
 
+from nsdrecon.images import check_images
 from nsdrecon.models.stable_diffusion import StableDiffusion
 from nsdrecon.models.versatile_diffusion import VersatileDiffusion
 
@@ -102,13 +103,6 @@ def _map_batches(encode: Callable[[Any], np.ndarray], items: Any, batch_size: in
     return np.concatenate(parts)
 
 
-def _check_images(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 of shape (n, height, width, 3), got {images.dtype} {images.shape}")
-    return images
-
-
 def latent_batch(vd: VersatileDiffusion | StableDiffusion, images: np.ndarray) -> np.ndarray:
     """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means of the model's VAE."""
     return vae_latent_batch(vd.vae, vd.image_size, images)
@@ -117,7 +111,7 @@ def latent_batch(vd: VersatileDiffusion | StableDiffusion, images: np.ndarray) -
 @torch.inference_mode()
 def vae_latent_batch(vae: AutoencoderKL, image_size: int, images: np.ndarray) -> np.ndarray:
     """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means, images resized to ``image_size``."""
-    pixels = torch.from_numpy(_check_images(images)).to(vae.device).permute(0, 3, 1, 2).float()
+    pixels = torch.from_numpy(check_images("images", images)).to(vae.device).permute(0, 3, 1, 2).float()
     if pixels.shape[-2:] != (image_size, image_size):
         pixels = torch.nn.functional.interpolate(
             pixels, size=(image_size, image_size), mode="bicubic", antialias=True, align_corners=False
@@ -131,7 +125,7 @@ def vae_latent_batch(vae: AutoencoderKL, image_size: int, images: np.ndarray) ->
 def clip_image_batch(vd: VersatileDiffusion, images: np.ndarray) -> np.ndarray:
     """(B, H, W, 3) uint8 -> (B, n_image_tokens, dim) float32, VD's ``_encode_image_prompt``."""
     encoder = vd.image_encoder
-    pixels = torch.from_numpy(_check_images(images)).permute(0, 3, 1, 2)
+    pixels = torch.from_numpy(check_images("images", images)).permute(0, 3, 1, 2)
     pixel_values = vd.image_processor(images=pixels, return_tensors="pt", device=encoder.device).pixel_values
     hidden = encoder(pixel_values.to(encoder.device, encoder.dtype)).last_hidden_state
     tokens = encoder.visual_projection(encoder.vision_model.post_layernorm(hidden))

@@ -30,15 +30,14 @@ def run_havir(*, structural, semantic, model, device, batch_size, dtype, setting
         device=resolve_device(device), dtype=torch_dtype(dtype),
     )
     recon = DualGuidedReconstructor(vd, mix_ratio_text=settings["mix_ratio_text"], uncond_image=settings["uncond_image"])
-    bs = batch_size
     rows = {"images": ((vd.image_size, vd.image_size, 3), "uint8")}
     attrs = {
         "model": model["id"], "random_init": model["random_init"], "model_seed": model["seed"], **settings,
         "inputs_digest": inputs_digest(*s_arrays.values(), *c_arrays.values()),
     }
     with RowWriter(out_path, len(ids), rows, {"nsd_id": ids}, attrs) as out:
-        for start in tqdm(range(out.done, len(ids), bs), desc="reconstruct", unit="batch", disable=None):
-            sl = slice(start, start + bs)
+        for start in tqdm(range(out.done, len(ids), batch_size), desc="reconstruct", unit="batch", disable=None):
+            sl = slice(start, start + batch_size)
             out.write(start, {"images": recon(
                 c_arrays["clip_image"][sl] if settings["use_image"] else None,
                 c_arrays["clip_text"][sl] if settings["use_text"] else None,
@@ -72,20 +71,20 @@ def run_minddiffuser(*, predictions, model, clip, device, batch_size, dtype, set
     recon = MindDiffuserReconstructor(sd, ClipLayerFeatures(vision, layers, selection))
     text = complete_text_conditioning(arrays["sd_text"], arrays["sd_text_tail"])
     stage1 = {k: settings[k] for k in ("strength", "guidance_scale", "num_inference_steps")}
-    bs = batch_size
     rows = {"images": ((sd.image_size, sd.image_size, 3), "uint8")}
     attrs = {
         "model": model["id"], "clip": clip["id"], "random_init": model["random_init"], **settings,
         "inputs_digest": inputs_digest(*arrays.values()),
     }
     with RowWriter(out_path, len(ids), rows, {"nsd_id": ids}, attrs) as out:
-        for start in tqdm(range(out.done, len(ids), bs), desc="MindDiffuser", unit="batch", disable=None):
-            sl = slice(start, start + bs)
+        for start in tqdm(range(out.done, len(ids), batch_size), desc="MindDiffuser", unit="batch", disable=None):
+            sl = slice(start, start + batch_size)
             seeds = [settings["seed"] + int(i) for i in ids[sl]]
             if settings["refine"]:
                 targets = {name: arrays[f"clip_{name}"][sl] for name in names}
                 result = recon.refine(text[sl], arrays["sd_latent"][sl], targets, seeds=seeds, **stage1, **settings["stage2"])
-                logger.info("batch %d: feature loss %.4g -> %.4g", start // bs, result.losses[0].mean(), result.losses[-1].mean())
+                first, last = result.losses[0].mean(), result.losses[-1].mean()
+                logger.info("batch %d: feature loss %.4g -> %.4g", start // batch_size, first, last)
                 images = result.images
             else:
                 images = recon.generate(text[sl], arrays["sd_latent"][sl], seeds=seeds, **stage1)
