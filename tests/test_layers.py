@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "nsdrecon"
 LAYERS = {
     "foundations": {
         "__init__", "atomic", "layout", "devices", "seeding", "hub", "fileformats", "h5io", "resumable",
-        "download", "download_records", "remote", "nsd", "ridge", "stats", "images", "feature_files",
+        "download", "download_records", "remote", "nsd", "ridge", "stats", "images", "feature_files", "settings",
     },
     "models": {"models"},
     "stages": {"masks", "betas", "features", "decoders", "diffusion", "metrics", "baseline", "interpretability", "synthetic"},

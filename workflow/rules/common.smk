@@ -8,7 +8,7 @@ from snakemake.utils import validate
 # The package is importable without installation: rule scripts find it
 # through workflow/scripts/nsdrecon; the Snakefile itself through src/.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from nsdrecon import layout  # noqa: E402
+from nsdrecon import layout, settings  # noqa: E402
 from nsdrecon.config_checks import (
     check_config,
     check_device,
@@ -16,7 +16,10 @@ from nsdrecon.config_checks import (
 )  # noqa: E402
 from nsdrecon.synthetic.design import n_sessions  # noqa: E402
 
+# The schema is generated from the typed config (nsdrecon.settings); SETTINGS
+# is the same config as typed sections, for the stages.
 validate(config, schema="../schemas/config.schema.yaml")
+SETTINGS = settings.load(config)
 
 # The generated dataset marks its folder; real NSD must never be read from there.
 SYNTHETIC_MARKER = layout.SYNTHETIC_TRUTH
@@ -29,14 +32,8 @@ if config["source"] == "nsd" and Path(config["nsd_root"], SYNTHETIC_MARKER).exis
 
 SUBJECTS = config["subjects"]
 STREAMS = ["structural", "semantic"]
-HAVIR_METHODS = [
-    "havir",
-    "havir_no_structure",
-    "havir_no_text",
-    "havir_no_image",
-    "havir_oracle",
-]
-MINDDIFFUSER_METHODS = ["minddiffuser", "minddiffuser_stage1", "minddiffuser_oracle"]
+HAVIR_METHODS = list(settings.HAVIR_METHODS)
+MINDDIFFUSER_METHODS = list(settings.MINDDIFFUSER_METHODS)
 HAVIR_ABLATIONS = ["havir_no_structure", "havir_no_text", "havir_no_image"]
 METHODS = config["reconstruct"]["methods"]
 ENVS = "../../envs"
