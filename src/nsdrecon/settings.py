@@ -5,9 +5,8 @@ equals ``Config()``), its allowed values and its meaning. From these models come
 the JSON schema that ``snakemake.utils.validate`` reads
 (``workflow/schemas/config.schema.yaml``) and the key tables of
 ``config/README.md``; ``python -m nsdrecon.settings`` rewrites both, and
-``tests/test_settings.py`` fails when either drifts. Stage functions take these
-sections rather than dicts, so a wrong key is an error at the start of a run and
-a typo in code is an ``AttributeError``, not a silent ``None``.
+``tests/test_settings.py`` fails when either drifts. :func:`load` gives the typed
+sections, with errors that name the dotted key (the stages do not take them yet).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,10 +32,6 @@ __all__ = [
     "load",
 ]
 
-HAVIR_METHODS = ("havir", "havir_no_structure", "havir_no_text", "havir_no_image", "havir_oracle")
-MINDDIFFUSER_METHODS = ("minddiffuser", "minddiffuser_stage1", "minddiffuser_oracle")
-METHODS = (*HAVIR_METHODS, *MINDDIFFUSER_METHODS, "pixel_ridge")
-
 Method = Literal[
     "havir",
     "havir_no_structure",
@@ -48,6 +43,9 @@ Method = Literal[
     "minddiffuser_oracle",
     "pixel_ridge",
 ]
+METHODS: tuple[str, ...] = get_args(Method)
+HAVIR_METHODS = tuple(m for m in METHODS if m.startswith("havir"))
+MINDDIFFUSER_METHODS = tuple(m for m in METHODS if m.startswith("minddiffuser"))
 Labels = Literal["all"] | Annotated[list[str], Field(min_length=1)]
 LabelSets = Annotated[
     dict[str, Labels],
@@ -473,12 +471,11 @@ def key_tables(nsd: Mapping[str, Any]) -> str:
     blocks = [BEGIN]
     sections: dict[str, list[str]] = {}
     for key, info in _leaves(Config):
-        section = key.split(".")[0] if "." in key else TOP_LEVEL
-        title = section
-        rows = sections.setdefault(title, [])
+        rows = sections.setdefault(key.split(".")[0] if "." in key else TOP_LEVEL, [])
         allowed = _allowed_from_schema(_field_schema(schema, defs, key))
+        nsd_value = _value(nsd, key)
         rows.append(
-            f"| `{key}` | {_cell(_value(default, key))} | {'' if _value(nsd, key) is MISSING else _cell(_value(nsd, key))} "
+            f"| `{key}` | {_cell(_value(default, key))} | {'' if nsd_value is MISSING else _cell(nsd_value)} "
             f"| {allowed} | {(info.description or '').strip()} |"
         )
     for title, rows in sections.items():

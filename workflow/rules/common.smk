@@ -16,10 +16,8 @@ from nsdrecon.config_checks import (
 )  # noqa: E402
 from nsdrecon.synthetic.design import n_sessions  # noqa: E402
 
-# The schema is generated from the typed config (nsdrecon.settings); SETTINGS
-# is the same config as typed sections, for the stages.
+# The schema is generated from the typed config (nsdrecon.settings).
 validate(config, schema="../schemas/config.schema.yaml")
-SETTINGS = settings.load(config)
 
 # The generated dataset marks its folder; real NSD must never be read from there.
 SYNTHETIC_MARKER = layout.SYNTHETIC_TRUTH
