@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import matplotlib
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ from nsdrecon.plotting import (
     plot_weight_maps,
     weight_volume,
 )
+from nsdrecon.plotting.masks import cut_coords
 from nsdrecon.plotting.style import wrap_label
 from nsdrecon.published import read_published_results
 from nsdrecon.tables import summarize, write_tables
@@ -28,6 +30,11 @@ from nsdrecon.tables import summarize, write_tables
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def figure_texts(fig):
+    """Every text drawn in the figure's axes (nilearn's slice positions and L/R marks, row labels)."""
+    return [text.get_text() for ax in fig.axes for text in ax.texts]
 
 
 def check_outputs(png, pdf, min_width, min_height):
@@ -109,8 +116,14 @@ def test_weight_maps(rng, tmp_path):
     volumes = {stream: weight_volume(v, rng.random(len(v)), shape) for stream, v in ijk.items()}
     assert np.isfinite(volumes["structural"]).sum() == len(ijk["structural"])
     png, pdf = tmp_path / "weights.png", tmp_path / "weights.pdf"
-    plot_weight_maps(volumes, background, png, pdf, subject="subj01", title_note="synthetic subjects")
+    fig = plot_weight_maps(volumes, background, png, pdf, subject="subj01", title_note="synthetic subjects")
     check_outputs(png, pdf, min_width=1200, min_height=400)
+    assert fig.get_suptitle().endswith("synthetic subjects")
+    texts = figure_texts(fig)
+    # one row per stream (labelled with its voxel count, own colour bar), 6 axial slices each, at z of the voxels
+    assert f"structural\n({len(ijk['structural'])} voxels)" in texts and texts.count("‖w‖ per voxel") == 2
+    slices = [text for text in texts if text.startswith("z=")]
+    assert len(slices) == 12 and slices[:6] == slices[6:] == [f"z={z}" for z in (1, 4, 7, 11, 14, 17)]
     with pytest.raises(ValueError, match="does not match the background"):
         plot_weight_maps({"semantic": volumes["semantic"][:-1]}, background, png, pdf, subject="subj01")
     with pytest.raises(ValueError, match="outside the volume"):
@@ -139,10 +152,42 @@ def test_subject_masks(tmp_path):
     background = np.exp(-((x - 9) ** 2 + (y - 11) ** 2 + (z - 9) ** 2) / 60.0)
     masks = {"structural": (background > 0.3) & (y < 8), "semantic": (background > 0.3) & (y >= 7)}
     png, pdf = tmp_path / "masks.png", tmp_path / "masks.pdf"
-    plot_subject_masks(masks, background, png, pdf, subject="subj01", title_note="synthetic data")
+    fig = plot_subject_masks(masks, background, png, pdf, subject="subj01", title_note="synthetic data")
     check_outputs(png, pdf, min_width=1200, min_height=600)
+    assert fig.get_suptitle() == "subj01: voxel sets per stream\nsynthetic data"
+    texts = figure_texts(fig)
+    assert "axial" in texts and "coronal" in texts
+    assert sum(t.startswith("z=") for t in texts) == 6 and sum(t.startswith("y=") for t in texts) == 6
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert legend == [
+        f"structural ({masks['structural'].sum():,} voxels)",
+        f"semantic ({masks['semantic'].sum():,} voxels)",
+        f"in several streams ({(masks['structural'] & masks['semantic']).sum():,} voxels)",
+    ]
     with pytest.raises(ValueError, match=r"semantic mask: expected a bool array of shape \(18, 22, 18\)"):
         plot_subject_masks({"semantic": masks["semantic"][:-1]}, background, png, pdf, subject="subj01")
+
+
+def test_slices_in_scanner_mm_of_the_background_affine(tmp_path):
+    """A NIfTI background (as the rules pass it) places the slices at its voxels' scanner coordinates."""
+    shape = (10, 12, 9)
+    affine = np.array([[-1.8, 0, 0, 9.0], [0, 1.8, 0, -20.0], [0, 0, 1.8, -7.2], [0, 0, 0, 1]])  # x flipped, like NSD
+    mask = np.zeros(shape, bool)
+    mask[2:8, 3:9, 2:7] = True
+    assert cut_coords(mask, affine, "z", 3) == pytest.approx([-3.6, 0.0, 3.6])
+    assert cut_coords(mask, affine, "x", 20) == pytest.approx([-3.6, -1.8, 0, 1.8, 3.6, 5.4])  # one per voxel
+    assert cut_coords(np.zeros(shape, bool), affine, "y", 2) == pytest.approx([-20.0, -0.2])  # no voxel: whole volume
+    background = nib.Nifti1Image(np.random.default_rng(0).random(shape).astype(np.float32), affine)
+    png, pdf = tmp_path / "masks.png", tmp_path / "masks.pdf"
+    fig = plot_subject_masks({"structural": mask}, background, png, pdf, subject="subj01", n_slices=3)
+    slices = [text for text in figure_texts(fig) if text[:2] in ("z=", "y=")]
+    assert [text[:2] for text in slices] == ["z="] * 3 + ["y="] * 3
+    # nilearn labels each slice with its position in whole mm
+    assert [float(text[2:]) for text in slices] == pytest.approx([-3.6, 0, 3.6, -14.6, -11.0, -5.6], abs=1)
+    volume = weight_volume(np.argwhere(mask), np.ones(mask.sum()), shape)
+    fig = plot_weight_maps({"semantic": volume}, background, png, pdf, subject="subj01", n_slices=3)
+    slices = [float(text[2:]) for text in figure_texts(fig) if text.startswith("z=")]
+    assert slices == pytest.approx([-3.6, 0, 3.6], abs=1)
 
 
 def test_wrap_label_breaks_after_underscores():

@@ -1,14 +1,13 @@
 """Rule figure_weights: a subject's decoder weight magnitude per voxel, per stream, on volume slices."""
 
 import nibabel as nib
-import numpy as np
 import pandas as pd
 
 from nsdrecon.plotting import plot_weight_maps, weight_volume
 from nsdrecon.runlog import configure_logging
 
 configure_logging(snakemake.log[0])
-background = np.asanyarray(nib.load(snakemake.input.background).dataobj, dtype=np.float32)
+background = nib.load(snakemake.input.background)  # its affine places the slices in scanner mm
 weights = pd.read_csv(snakemake.input.weights, sep="\t")
 volumes = {
     stream: weight_volume(rows[["i", "j", "k"]].to_numpy(), rows["weight"].to_numpy(), background.shape)

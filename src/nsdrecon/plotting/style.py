@@ -2,7 +2,8 @@
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no
 global backend or rcParams change); every plotting function draws and saves
-inside :func:`paper_style`.
+inside :func:`paper_style`. Brain-slice figures are drawn by nilearn into the
+rows of :func:`slice_rows`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import matplotlib
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from nsdrecon.atomic import atomic_path
@@ -27,6 +29,7 @@ __all__ = [
     "WARNING_COLOUR",
     "paper_style",
     "new_figure",
+    "slice_rows",
     "method_colours",
     "wrap_label",
     "set_title",
@@ -79,6 +82,23 @@ def paper_style() -> Iterator[None]:
 def new_figure(width: float, height: float) -> Figure:
     """A constrained-layout figure of ``width`` x ``height`` inches."""
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def slice_rows(fig: Figure, n_rows: int, *, left: float, right: float, bottom: float) -> list[Axes]:
+    """``n_rows`` full-width axes stacked below ``fig``'s title (set it first), margins in inches.
+
+    The positions are fixed, not constrained: nilearn places its slice axes where the host axes are when it
+    draws into them, and would not follow a layout engine moving them afterwards.
+    """
+    fig.set_layout_engine("none")
+    width, height = fig.get_size_inches()
+    title = fig.get_suptitle()
+    # suptitle: top at 98 % of the height, lines of 1.2 x figure.titlesize (9 pt)
+    top = 0.02 * height + (title.count("\n") + 1) * 0.15 + 0.08 if title else 0.1
+    grid = fig.add_gridspec(
+        n_rows, 1, left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height, hspace=0.05
+    )
+    return [fig.add_subplot(cell) for cell in grid]
 
 
 def method_colours(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
