@@ -15,7 +15,7 @@ LAYERS = {
     "models": {"models"},
     "stages": {"masks", "betas", "features", "decoders", "diffusion", "metrics", "baseline", "interpretability", "synthetic"},
     "outputs": {"tables", "plotting", "published"},
-    "workflow": {"pipeline", "config_checks", "runlog", "tiny_models"},
+    "workflow": {"pipeline", "config_checks", "runlog", "job_resources", "tiny_models"},
 }
 RANK = {unit: rank for rank, units in enumerate(LAYERS.values()) for unit in units}
 

@@ -145,12 +145,13 @@ def test_rule_scripts_import_package_without_installation():
 
 
 def test_gpu_rules_ask_for_a_gpu_in_both_profiles():
-    """Rules declaring `gpu=use_gpu()` get `gpu: 1` on SLURM; the local profile has a pool of one GPU."""
+    """Rules declaring `gpu=use_gpu()` go to SLURM's GPU partition; the local profile has a pool of one GPU."""
     rule_blocks = re.split(r"^\s*rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")), flags=re.M)
     gpu_rules = {name for name, body in zip(rule_blocks[1::2], rule_blocks[2::2]) if "gpu=use_gpu()" in body}
-    assert {"stimulus_features", "train_decoder", "reconstruct_havir", "evaluate"} <= gpu_rules
+    assert {"stimulus_features", "train_decoder", "train_minddiffuser_decoder", "reconstruct_havir", "evaluate"} <= gpu_rules
     slurm = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
-    assert {rule for rule, r in slurm["set-resources"].items() if r.get("gpu") == 1} == gpu_rules
+    on_gpu_partition = {rule for rule, r in slurm["set-resources"].items() if r.get("slurm_partition") == "CHANGE_ME_gpu"}
+    assert on_gpu_partition == gpu_rules
     assert slurm["software-deployment-method"] == "conda" and slurm["executor"] == "slurm"
     local = yaml.safe_load((ROOT / "workflow/profiles/local_gpu/config.yaml").read_text())
     assert local["resources"] == {"gpu": 1}

@@ -10,7 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["hub_offline", "looks_like_path", "pickle_weights_note", "transformers_config"]
+__all__ = ["hub_offline", "looks_like_path", "model_files", "pickle_weights_note", "transformers_config"]
+
+NOT_READ = (".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".md")
+"""Suffixes of files in a model folder that the loaders never read: pickle or other
+frameworks' weights (weights load from safetensors only) and documentation."""
 
 
 def transformers_config(config_class: type, source: str, subfolder: str = "", **hub: Any) -> Any:
@@ -48,3 +52,33 @@ def pickle_weights_note(source: str, subfolder: str = "") -> str:
         f"\n{folder} has pickle weights (*.bin) only; weights are loaded from safetensors only. Convert them once "
         f"(torch.load with weights_only=True, no code runs): python -m nsdrecon.models.convert_weights {source}"
     )
+
+
+def model_files(source: str) -> list[str]:
+    """The files the loaders may read from a model: a local folder's, or a cached Hub snapshot's.
+
+    Rules that load a model declare these as inputs, so that an edited config
+    or new weights rerun exactly those rules. Links are followed (the tiny
+    Stable Diffusion links Versatile Diffusion's autoencoder). A Hub id that is
+    not cached gives none: the parse-time checks decide whether that is an error.
+    """
+    folder = Path(source)
+    if not folder.is_dir():
+        folder = _cached_snapshot(source)
+        if folder is None:
+            return []
+    files = []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        files += [os.path.join(root, n) for n in sorted(names) if not n.startswith(".") and not n.endswith(NOT_READ)]
+    return [f for f in files if Path(f).name != "training.json"]
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The local snapshot folder of a Hub model, or None when it is not in the cache."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means: not in the local cache
+        return None

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -39,33 +37,3 @@ def set_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(n)))
-
-
-@dataclass(frozen=True)
-class Execution:
-    """How a job computes, not what: read from the run's config inside the job, never passed as rule params.
-
-    As params, switching the device or a batch size would rerun every feature,
-    decoder, reconstruction and metric job, although none of them changes a
-    result beyond floating-point rounding (the tests check that images,
-    features, metrics and ridge fits do not depend on their batch).
-    """
-
-    device: str  # models.device
-    features_batch_size: int  # features.batch_size
-    reconstruct_batch_size: int  # reconstruct.batch_size
-    minddiffuser_batch_size: int  # minddiffuser.batch_size
-    evaluate_batch_size: int  # evaluate.batch_size
-    ridge_target_block: int  # ridge.target_block
-
-
-def execution(config: Mapping) -> Execution:
-    """The execution settings of the run's config (see :class:`Execution`)."""
-    return Execution(
-        device=config["models"]["device"],
-        features_batch_size=config["features"]["batch_size"],
-        reconstruct_batch_size=config["reconstruct"]["batch_size"],
-        minddiffuser_batch_size=config["minddiffuser"]["batch_size"],
-        evaluate_batch_size=config["evaluate"]["batch_size"],
-        ridge_target_block=config["ridge"]["target_block"],
-    )

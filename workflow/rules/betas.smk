@@ -19,8 +19,8 @@ rule betas:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=memory(2000, 0.3),
+        runtime=minutes(10, 3),
     params:
         zscore=config["betas"]["zscore"],
         train_trials=config["betas"]["train_trials"],

@@ -9,6 +9,8 @@ from snakemake.utils import validate
 # through workflow/scripts/nsdrecon; the Snakefile itself through src/.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from nsdrecon import layout, settings  # noqa: E402
+from nsdrecon.hub import model_files  # noqa: E402
+from nsdrecon.job_resources import memory, minutes  # noqa: E402
 from nsdrecon.config_checks import (
     check_config,
     check_device,
@@ -34,6 +36,11 @@ HAVIR_METHODS = list(settings.HAVIR_METHODS)
 MINDDIFFUSER_METHODS = list(settings.MINDDIFFUSER_METHODS)
 HAVIR_ABLATIONS = ["havir_no_structure", "havir_no_text", "havir_no_image"]
 METHODS = config["reconstruct"]["methods"]
+# How a job computes, not what (device, batch sizes, ridge.target_block, download
+# connections) travels in `resources:`, which Snakemake does not treat as a rerun
+# trigger (params are): switching one changes no result beyond rounding (tested), so
+# it must not redo finished jobs. `--set-resources RULE:batch_size=4` overrides one.
+DEVICE = config["models"]["device"]
 ENVS = "../../envs"
 PUBLISHED_RESULTS = str(Path(workflow.basedir) / "resources" / "published_results.tsv")
 
@@ -128,6 +135,12 @@ def subject_stimuli(subject):
     return f"results/{subject}/stimuli.h5"
 
 
+def local_stimuli():
+    """NSD's whole imgBrick when it is on disk (generated, or a local copy of the bucket's), else none."""
+    path = nsd(layout.stimuli())
+    return path if config["source"] == "synthetic" or Path(path).exists() else []
+
+
 def all_stimuli():
     """Stimulus files covering every configured subject (one when stimuli: full)."""
     return list(dict.fromkeys(subject_stimuli(s) for s in SUBJECTS))
@@ -141,6 +154,13 @@ def caption_tables():
 def model_source(source):
     """A relative model folder is looked up in the working directory, then in the repository."""
     return resolve_model_source(source, workflow.basedir)
+
+
+def model_inputs(*sources):
+    """Every file a rule's models are loaded from (nsdrecon.hub.model_files), declared
+    as inputs: an edited config.json or new weights rerun exactly the rules that load them.
+    """
+    return sorted({f for s in sources for f in model_files(model_source(s))})
 
 
 def diffusion_model():
@@ -174,7 +194,7 @@ def minddiffuser_settings(method):
 
 
 def ridge_settings():
-    """What a ridge fit depends on (target_block is an execution setting, see nsdrecon.runlog.Execution)."""
+    """What a ridge fit depends on (target_block is an execution setting: a resource)."""
     return {k: v for k, v in config["ridge"].items() if k != "target_block"}
 
 
@@ -186,7 +206,7 @@ def evaluate_inputs(wildcards):
 
 
 def evaluate_settings():
-    """What the metrics depend on (batch_size is an execution setting, see nsdrecon.runlog.Execution)."""
+    """What the metrics depend on (batch_size is an execution setting: a resource)."""
     return {
         **{k: v for k, v in config["evaluate"].items() if k != "batch_size"},
         "clip_id": model_source(config["evaluate"]["clip_id"]),

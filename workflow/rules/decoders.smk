@@ -21,9 +21,11 @@ rule train_decoder:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=32000,
-        runtime=240,
+        mem_mb=memory(3000, 2.5),
+        runtime=minutes(20, 10),
         gpu=use_gpu(),
+        device=DEVICE,
+        target_block=config["ridge"]["target_block"],
     params:
         targets=lambda wc: config["decoders"]["streams"][wc.stream],
         ridge=ridge_settings(),
@@ -47,8 +49,11 @@ rule train_minddiffuser_decoder:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=64000,
-        runtime=480,
+        mem_mb=memory(3000, 2),
+        runtime=minutes(20, 20),
+        gpu=use_gpu(),
+        device=DEVICE,
+        target_block=config["ridge"]["target_block"],
     params:
         settings=minddiffuser_decoder_settings(),
         ridge=ridge_settings(),

@@ -8,9 +8,18 @@
 # before it reruns it, so a per-subject job would throw away a subject's
 # ~40 GB of betas whenever its file list grows (e.g. sessions 37 -> 40).
 # Per key, only missing keys run; within a job a large file comes over
-# download.parallel connections. The URL and connection settings are read
-# from the config inside the job, not passed as params: they change how the
-# bytes arrive, never which bytes, and a params change would refetch everything.
+# download.parallel connections. The URL and connection settings are resources,
+# not params: they change how the bytes arrive, never which bytes, and a params
+# change would refetch everything. Every rule that touches the network is a
+# localrule: on a cluster it runs on the submit host, as compute nodes often
+# have no outbound network.
+
+# The bucket, connections and retries of every network rule (execution settings).
+NETWORK = {
+    "url": config["nsd_url"],
+    "parallel": config["download"]["parallel"],
+    "retries": config["download"]["retries"],
+}
 
 if config["source"] == "synthetic":
 
@@ -25,8 +34,8 @@ if config["source"] == "synthetic":
             f"{ENVS}/data.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=memory(4000),
+            runtime=minutes(30),
         params:
             synthetic=config["synthetic"],
             subjects=SUBJECTS,
@@ -43,6 +52,7 @@ else:
     localrules:
         download_nsd,
         download_coco_captions,
+        subset_stimuli,
         verify,
 
     rule download_nsd:
@@ -58,8 +68,9 @@ else:
             f"{ENVS}/data.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=240,
+            **NETWORK,
+            mem_mb=memory(1000),
+            runtime=minutes(240),
         params:
             key=lambda wc: wc.key,
         script:
@@ -75,8 +86,8 @@ else:
             f"{ENVS}/data.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=240,
+            mem_mb=memory(1000),
+            runtime=minutes(10, 1),
         params:
             records=DOWNLOAD_LOGS,
             root=config["nsd_root"],
@@ -93,8 +104,9 @@ else:
             f"{ENVS}/data.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=60,
+            mem_mb=memory(2000),
+            runtime=minutes(60),
+            retries=NETWORK["retries"],
         params:
             url="http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
         script:
@@ -104,9 +116,10 @@ else:
 rule subset_stimuli:
     input:
         expdesign=nsd(layout.expdesign()),
-        # synthetic: the generated file; nsd: none, the job reads a local copy when
-        # one exists and the bucket's otherwise, so no 40 GB download is scheduled.
-        full=nsd(layout.stimuli()) if config["source"] == "synthetic" else [],
+        # synthetic: the generated file; nsd: a local copy when one exists, else none:
+        # the job reads the bucket's by range requests (a localrule then), and no
+        # 40 GB download is scheduled.
+        full=local_stimuli(),
     output:
         "results/{subject}/stimuli.h5",
     log:
@@ -117,8 +130,9 @@ rule subset_stimuli:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **NETWORK,
+        mem_mb=memory(4000),
+        runtime=minutes(240),
     params:
         sessions=config["betas"]["sessions"],
         trials_per_session=trials_per_session(),
@@ -135,12 +149,14 @@ rule subject_captions:
         "results/{subject}/captions.tsv",
     log:
         "logs/subject_captions/{subject}.log",
+    benchmark:
+        "benchmarks/subject_captions/{subject}.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=memory(2000, 4),
+        runtime=minutes(10),
     params:
         sessions=config["betas"]["sessions"],
         trials_per_session=trials_per_session(),

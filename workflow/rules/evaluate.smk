@@ -9,6 +9,7 @@ rule evaluate:
     its subject's methods, minutes on a GPU at NSD scale."""
     input:
         unpack(evaluate_inputs),
+        clip=model_inputs(config["evaluate"]["clip_id"]),
     output:
         **{m: f"results/{{subject}}/{m}/metrics.tsv" for m in METHODS},
     log:
@@ -19,9 +20,11 @@ rule evaluate:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=memory(3000, 3),
+        runtime=minutes(20, 10),
         gpu=use_gpu(),
+        device=DEVICE,
+        batch_size=config["evaluate"]["batch_size"],
     params:
         evaluate=evaluate_settings(),
     script:
@@ -40,12 +43,14 @@ rule metrics_table:
         tex="results/tables/metrics.tex",
     log:
         "logs/metrics_table.log",
+    benchmark:
+        "benchmarks/metrics_table.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=memory(1000),
+        runtime=minutes(10),
     params:
         notes=[f"Diffusion models: {title_note()}." if title_note() else ""],
     script:

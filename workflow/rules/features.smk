@@ -8,6 +8,7 @@ rule stimulus_features:
         stim_info=nsd(layout.stim_info()),
         expdesign=nsd(layout.expdesign()),
         captions=caption_tables(),
+        model=model_inputs(config["models"]["diffusion"]["id"]),
     output:
         "results/features/versatile_diffusion.h5",
     log:
@@ -18,9 +19,11 @@ rule stimulus_features:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=memory(3000, 4),
+        runtime=minutes(20, 15),
         gpu=use_gpu(),
+        device=DEVICE,
+        batch_size=config["features"]["batch_size"],
     params:
         model=diffusion_model(),
         dtype=config["models"]["dtype"],
@@ -37,6 +40,9 @@ rule minddiffuser_features:
         stim_info=nsd(layout.stim_info()),
         expdesign=nsd(layout.expdesign()),
         captions=caption_tables(),
+        model=model_inputs(
+            config["minddiffuser"]["model"]["id"], config["minddiffuser"]["clip"]["id"]
+        ),
     output:
         "results/features/minddiffuser.h5",
     log:
@@ -47,9 +53,11 @@ rule minddiffuser_features:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=memory(3000, 4),
+        runtime=minutes(20, 15),
         gpu=use_gpu(),
+        device=DEVICE,
+        batch_size=config["features"]["batch_size"],
     params:
         model=minddiffuser_model("model"),
         clip=minddiffuser_model("clip"),

@@ -19,12 +19,14 @@ rule figure_reconstructions:
         pdf="results/figures/reconstructions_{subject}.pdf",
     log:
         "logs/figures/reconstructions_{subject}.log",
+    benchmark:
+        "benchmarks/figures/reconstructions_{subject}.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=memory(2000),
+        runtime=minutes(10),
     params:
         methods=METHODS,
         n_images=config["figures"]["n_images"],
@@ -45,12 +47,14 @@ rule figure_metrics:
         pdf="results/figures/metrics.pdf",
     log:
         "logs/figures/metrics.log",
+    benchmark:
+        "benchmarks/figures/metrics.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=memory(2000),
+        runtime=minutes(10),
     params:
         title_note=title_note(),
     script:
@@ -72,12 +76,14 @@ rule figure_masks:
         pdf="results/figures/masks_{subject}.pdf",
     log:
         "logs/figures/masks_{subject}.log",
+    benchmark:
+        "benchmarks/figures/masks_{subject}.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=memory(2000),
+        runtime=minutes(10),
     params:
         source=config["source"],
     script:
@@ -100,12 +106,14 @@ rule voxel_weights:
         overlap="results/{subject}/interpretability/stream_overlap.tsv",
     log:
         "logs/voxel_weights/{subject}.log",
+    benchmark:
+        "benchmarks/voxel_weights/{subject}.tsv"
     conda:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=20,
+        mem_mb=memory(2000, 1),
+        runtime=minutes(10),
     params:
         streams=STREAMS,
         roi_groups=config["figures"]["roi_groups"],
@@ -129,12 +137,14 @@ rule figure_weights:
         pdf="results/figures/weights_{subject}.pdf",
     log:
         "logs/figures/weights_{subject}.log",
+    benchmark:
+        "benchmarks/figures/weights_{subject}.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=memory(2000),
+        runtime=minutes(10),
     params:
         title_note=subject_note(),
     script:
@@ -161,12 +171,14 @@ rule figure_pathways:
         overlap="results/tables/stream_overlap.tsv",
     log:
         "logs/figures/pathways.log",
+    benchmark:
+        "benchmarks/figures/pathways.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=memory(2000),
+        runtime=minutes(10),
     params:
         overlap_rule=config["masks"]["overlap"],
         title_note=subject_note(),
@@ -186,12 +198,14 @@ rule figure_ablations:
         pdf="results/figures/ablations.pdf",
     log:
         "logs/figures/ablations.log",
+    benchmark:
+        "benchmarks/figures/ablations.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=memory(2000),
+        runtime=minutes(10),
     params:
         ablations=ablations(),
         title_note=title_note(),

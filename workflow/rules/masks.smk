@@ -11,12 +11,14 @@ rule masks:
         counts="results/{subject}/masks/voxel_counts.tsv",
     log:
         "logs/masks/{subject}.log",
+    benchmark:
+        "benchmarks/masks/{subject}.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=memory(2000),
+        runtime=minutes(10),
     params:
         label_sets={s: config["masks"][s] for s in STREAMS},
         intersect=config["masks"]["intersect"],

@@ -12,12 +12,14 @@ rule havir_oracle_inputs:
         "results/{subject}/oracle/havir_inputs.h5",
     log:
         "logs/oracle_inputs/{subject}_havir.log",
+    benchmark:
+        "benchmarks/oracle_inputs/{subject}_havir.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=memory(2000, 0.25),
+        runtime=minutes(5, 1),
     script:
         "../scripts/oracle_inputs.py"
 
@@ -31,12 +33,14 @@ rule minddiffuser_oracle_inputs:
         "results/{subject}/oracle/minddiffuser_inputs.h5",
     log:
         "logs/oracle_inputs/{subject}_minddiffuser.log",
+    benchmark:
+        "benchmarks/oracle_inputs/{subject}_minddiffuser.tsv"
     conda:
         f"{ENVS}/data.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=memory(2000, 0.25),
+        runtime=minutes(5, 1),
     script:
         "../scripts/oracle_inputs.py"
 
@@ -44,6 +48,7 @@ rule minddiffuser_oracle_inputs:
 rule reconstruct_havir:
     input:
         unpack(havir_inputs),
+        model=model_inputs(config["models"]["diffusion"]["id"]),
     output:
         images="results/{subject}/{havir_method}/reconstructions.h5",
     log:
@@ -54,9 +59,11 @@ rule reconstruct_havir:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=32000,
-        runtime=480,
+        mem_mb=memory(3000, 5),
+        runtime=minutes(20, 50),
         gpu=use_gpu(),
+        device=DEVICE,
+        batch_size=config["reconstruct"]["batch_size"],
     params:
         model=diffusion_model(),
         dtype=config["models"]["dtype"],
@@ -80,8 +87,8 @@ rule reconstruct_pixel_ridge:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=memory(2000, 4),
+        runtime=minutes(10, 30),
     params:
         pixel_ridge=config["reconstruct"]["pixel_ridge"],
         ridge=ridge_settings(),
@@ -92,6 +99,9 @@ rule reconstruct_pixel_ridge:
 rule reconstruct_minddiffuser:
     input:
         predictions=minddiffuser_inputs,
+        model=model_inputs(
+            config["minddiffuser"]["model"]["id"], config["minddiffuser"]["clip"]["id"]
+        ),
     output:
         images="results/{subject}/{md_method}/reconstructions.h5",
     log:
@@ -102,9 +112,11 @@ rule reconstruct_minddiffuser:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=32000,
-        runtime=1440,
+        mem_mb=memory(3000, 6),
+        runtime=minutes(30, 500),
         gpu=use_gpu(),
+        device=DEVICE,
+        batch_size=config["minddiffuser"]["batch_size"],
     params:
         model=minddiffuser_model("model"),
         clip=minddiffuser_model("clip"),

@@ -12,4 +12,4 @@ from nsdrecon.runlog import configure_logging
 
 configure_logging(snakemake.log[0])
 members = {f"annotations/{Path(p).name}": p for p in snakemake.output}
-fetch_zip_members(snakemake.params.url, members, RetryPolicy(retries=snakemake.config["download"]["retries"]))
+fetch_zip_members(snakemake.params.url, members, RetryPolicy(retries=snakemake.resources.retries))

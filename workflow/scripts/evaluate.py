@@ -1,11 +1,11 @@
 """Rule evaluate: the eight reconstruction metrics for every test image of one subject, for each method."""
 
 from nsdrecon.pipeline.evaluation import run_evaluate
-from nsdrecon.runlog import configure_logging, execution, set_threads
+from nsdrecon.runlog import configure_logging, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = execution(snakemake.config)
+run = snakemake.resources  # device, batch size: execution settings (common.smk: execution)
 methods = list(snakemake.output.keys())  # one metrics file per method
 run_evaluate(
     reconstructions={method: snakemake.input[method] for method in methods},
@@ -13,6 +13,6 @@ run_evaluate(
     subject=snakemake.wildcards.subject,
     settings=snakemake.params.evaluate,
     device=run.device,
-    batch_size=run.evaluate_batch_size,
+    batch_size=run.batch_size,
     out_paths={method: snakemake.output[method] for method in methods},
 )

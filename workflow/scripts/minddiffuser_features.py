@@ -1,11 +1,11 @@
 """Rule minddiffuser_features: SD latents, SD text conditioning and CLIP ViT-B/32 layer features of the seen images."""
 
 from nsdrecon.pipeline.features import run_minddiffuser_features
-from nsdrecon.runlog import configure_logging, execution, set_threads
+from nsdrecon.runlog import configure_logging, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = execution(snakemake.config)
+run = snakemake.resources  # device, batch size: execution settings (common.smk: execution)
 inp, p = snakemake.input, snakemake.params
 run_minddiffuser_features(
     stimuli=list(inp.stimuli),
@@ -20,6 +20,6 @@ run_minddiffuser_features(
     clip_layers=p.clip_layers,
     device=run.device,
     dtype=p.dtype,
-    batch_size=run.features_batch_size,
+    batch_size=run.batch_size,
     out_path=snakemake.output[0],
 )

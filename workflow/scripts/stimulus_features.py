@@ -1,11 +1,11 @@
 """Rule stimulus_features: VAE latents and CLIP image/text tokens of every image the subjects saw."""
 
 from nsdrecon.pipeline.features import run_stimulus_features
-from nsdrecon.runlog import configure_logging, execution, set_threads
+from nsdrecon.runlog import configure_logging, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = execution(snakemake.config)
+run = snakemake.resources  # device, batch size: execution settings (common.smk: execution)
 inp, p = snakemake.input, snakemake.params
 run_stimulus_features(
     stimuli=inp.stimuli,
@@ -18,6 +18,6 @@ run_stimulus_features(
     model=p.model,
     device=run.device,
     dtype=p.dtype,
-    batch_size=run.features_batch_size,
+    batch_size=run.batch_size,
     out_path=snakemake.output[0],
 )

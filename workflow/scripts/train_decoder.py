@@ -1,11 +1,11 @@
 """Rule train_decoder: ridge per target, then the ridge-initialised stream decoder, fine-tuned."""
 
 from nsdrecon.pipeline.decoding import run_train_decoder
-from nsdrecon.runlog import configure_logging, execution, set_threads
+from nsdrecon.runlog import configure_logging, set_threads
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = execution(snakemake.config)
+run = snakemake.resources  # device, target_block: execution settings (common.smk: execution)
 p = snakemake.params
 run_train_decoder(
     betas=snakemake.input.betas,
@@ -15,6 +15,6 @@ run_train_decoder(
     ridge=p.ridge,
     decoder=p.decoder,
     device=run.device,
-    target_block=run.ridge_target_block,
+    target_block=run.target_block,
     outputs=dict(snakemake.output.items()),
 )

@@ -23,6 +23,7 @@ from ..decoders import decoding_scores
 from ..decoders.minddiffuser import fit_voxel_selected_ridge, top_decodable_targets
 from ..feature_files import layer_name, read_features
 from .decoding import ridge_cv
+from ..devices import resolve_device
 from ..h5io import save_arrays
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ def visual_voxels(betas, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x for x, _ in parts], axis=1), parts[0][1]
 
 
-def run_train_minddiffuser(*, betas, features, settings, ridge, target_block, outputs) -> None:
-    """Fit the decoders, predict the test images, write predictions and held-out scores."""
+def run_train_minddiffuser(*, betas, features, settings, ridge, device, target_block, outputs) -> None:
+    """Fit the decoders (ridge on ``device``), predict the test images, write predictions and held-out scores."""
     X, train_ids = visual_voxels(betas, "train")
     X_test, test_ids = visual_voxels(betas, "test")
     layers = [f"clip_{layer_name(layer)}" for layer in settings["clip_layers"]]  # as the features file names them
@@ -58,6 +59,7 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, target_block, ou
         "alphas": settings["alphas"], "n_voxels": settings["voxel_fraction"], "cv": ridge_cv(ridge),
         "target_block": target_block, "restandardize_predictions": ridge["restandardize_predictions"],
         "sample_groups": train_ids,  # an image's single trials stay in one fold
+        "device": resolve_device(device),
     }
     latent_shape = Y["sd_latent"].shape[1:]
     text = Y["sd_text"][:, :n_tokens]
