@@ -323,6 +323,7 @@ def run_structural_stage(tmp_path, ids, split, cv="gcv"):
 
     from nsdrecon.betas import save_betas
     from nsdrecon.pipeline.decoding import run_train_decoder
+    from nsdrecon.settings import DecoderTraining, RidgeFit
 
     X, Y = planted_latents(len(ids), 40, seed=7)
     images = np.unique(ids)
@@ -336,11 +337,11 @@ def run_structural_stage(tmp_path, ids, split, cv="gcv"):
         f["nsd_id"], f["vae_latent"] = ids[first], Y[first]
     outputs = {k: tmp_path / f"structural{suffix}" for k, suffix in (("model", ".safetensors"),
                ("predictions", "_test_predictions.h5"), ("scores", "_scores.tsv"), ("history", "_history.tsv"))}  # fmt: skip
-    ridge = dict(alphas=[1.0, 100.0], cv_folds=3, cv=cv, alpha_per="target", restandardize_predictions=False)
-    decoder = dict(epochs=2, batch_size=32, lr=1e-3, weight_decay=0.0, hidden=16, n_blocks=1, rank=32, dropout=0.0,
-                   val_fraction=0.2, sobel_weight=0.1, contrastive_weight=0.1, seed=0)  # fmt: skip
+    ridge = RidgeFit(alphas=[1.0, 100.0], cv_folds=3, cv=cv, alpha_per="target", restandardize_predictions=False)
+    training = DecoderTraining(epochs=2, batch_size=32, lr=1e-3, weight_decay=0.0, hidden=16, n_blocks=1, rank=32,
+                               dropout=0.0, val_fraction=0.2, sobel_weight=0.1, contrastive_weight=0.1, seed=0)  # fmt: skip
     run_train_decoder(betas=tmp_path / "betas.nc", features=tmp_path / "features.h5", stream="structural",
-                      targets=["vae_latent"], ridge=ridge, decoder=decoder, device="cpu", target_block=100,
+                      targets=["vae_latent"], ridge=ridge, training=training, device="cpu", target_block=100,
                       outputs=outputs)  # fmt: skip
     return Y, outputs
 

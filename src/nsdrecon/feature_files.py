@@ -20,7 +20,7 @@ from nsdrecon.resumable import RowWriter, inputs_digest
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FEATURE_NAMES", "layer_name", "read_features", "write_feature_rows"]
+__all__ = ["FEATURE_NAMES", "layer_name", "layer_number", "read_features", "write_feature_rows"]
 
 FEATURE_NAMES = ("vae_latent", "clip_image", "clip_text")
 """Datasets of a HAVIR feature file besides ``nsd_id``."""
@@ -29,6 +29,11 @@ FEATURE_NAMES = ("vae_latent", "clip_image", "clip_text")
 def layer_name(layer: int) -> str:
     """Feature name of a CLIP vision hidden layer (``layer02`` for layer 2; its dataset is ``clip_layer02``)."""
     return f"layer{layer:02d}"
+
+
+def layer_number(name: str) -> int | None:
+    """The hidden layer a feature name of :func:`layer_name` stands for; None for other features (``embedding``)."""
+    return int(name.removeprefix("layer")) if name.startswith("layer") else None
 
 
 def write_feature_rows(

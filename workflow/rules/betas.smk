@@ -22,8 +22,7 @@ rule betas:
         mem_mb=memory(2000, 0.3),
         runtime=minutes(10, 3),
     params:
-        zscore=config["betas"]["zscore"],
-        train_trials=config["betas"]["train_trials"],
+        betas=config["betas"],
         trials_per_session=trials_per_session(),
     script:
         "../scripts/betas.py"

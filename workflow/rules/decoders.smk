@@ -28,8 +28,8 @@ rule train_decoder:
         target_block=config["ridge"]["target_block"],
     params:
         targets=lambda wc: config["decoders"]["streams"][wc.stream],
-        ridge=ridge_settings(),
-        decoder={k: v for k, v in config["decoders"].items() if k != "streams"},
+        ridge=stage_settings("ridge", settings.RidgeFit),
+        training=stage_settings("decoders", settings.DecoderTraining),
     script:
         "../scripts/train_decoder.py"
 
@@ -55,7 +55,7 @@ rule train_minddiffuser_decoder:
         device=DEVICE,
         target_block=config["ridge"]["target_block"],
     params:
-        settings=minddiffuser_decoder_settings(),
-        ridge=ridge_settings(),
+        decoding=stage_settings("minddiffuser", settings.MindDiffuserDecoding),
+        ridge=stage_settings("ridge", settings.RidgeFit),
     script:
         "../scripts/train_minddiffuser_decoder.py"

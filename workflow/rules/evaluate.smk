@@ -26,7 +26,7 @@ rule evaluate:
         device=DEVICE,
         batch_size=config["evaluate"]["batch_size"],
     params:
-        evaluate=evaluate_settings(),
+        metrics=evaluate_settings(),
     script:
         "../scripts/evaluate.py"
 

@@ -117,8 +117,7 @@ rule voxel_weights:
     params:
         streams=STREAMS,
         roi_groups=config["figures"]["roi_groups"],
-        label_sets={s: config["masks"][s] for s in STREAMS},
-        intersect=config["masks"]["intersect"],
+        masks=config["masks"],
     script:
         "../scripts/voxel_weights.py"
 

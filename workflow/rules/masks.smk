@@ -20,8 +20,6 @@ rule masks:
         mem_mb=memory(2000),
         runtime=minutes(10),
     params:
-        label_sets={s: config["masks"][s] for s in STREAMS},
-        intersect=config["masks"]["intersect"],
-        overlap=config["masks"]["overlap"],
+        masks=config["masks"],
     script:
         "../scripts/masks.py"

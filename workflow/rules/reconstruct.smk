@@ -67,7 +67,7 @@ rule reconstruct_havir:
     params:
         model=diffusion_model(),
         dtype=config["models"]["dtype"],
-        settings=lambda wc: havir_settings(wc.havir_method),
+        sampler=stage_settings("reconstruct", settings.HavirSampler),
     script:
         "../scripts/reconstruct_havir.py"
 
@@ -91,7 +91,7 @@ rule reconstruct_pixel_ridge:
         runtime=minutes(10, 30),
     params:
         pixel_ridge=config["reconstruct"]["pixel_ridge"],
-        ridge=ridge_settings(),
+        ridge=stage_settings("ridge", settings.RidgeFit),
     script:
         "../scripts/reconstruct_pixel_ridge.py"
 
@@ -121,6 +121,7 @@ rule reconstruct_minddiffuser:
         model=minddiffuser_model("model"),
         clip=minddiffuser_model("clip"),
         dtype=config["models"]["dtype"],
-        settings=lambda wc: minddiffuser_settings(wc.md_method),
+        sampler=stage_settings("minddiffuser", settings.MindDiffuserSampler),
+        refine=lambda wc: wc.md_method != "minddiffuser_stage1",
     script:
         "../scripts/reconstruct_minddiffuser.py"

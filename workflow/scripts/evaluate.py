@@ -2,16 +2,17 @@
 
 from nsdrecon.pipeline.evaluation import run_evaluate
 from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.settings import Metrics
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = snakemake.resources  # device, batch size: execution settings (common.smk: execution)
+run = snakemake.resources  # device, batch size: execution settings (see DEVICE in common.smk)
 methods = list(snakemake.output.keys())  # one metrics file per method
 run_evaluate(
     reconstructions={method: snakemake.input[method] for method in methods},
     stimuli=snakemake.input.stimuli,
     subject=snakemake.wildcards.subject,
-    settings=snakemake.params.evaluate,
+    metrics=Metrics.model_validate(snakemake.params.metrics),
     device=run.device,
     batch_size=run.batch_size,
     out_paths={method: snakemake.output[method] for method in methods},

@@ -1,10 +1,12 @@
 """Rule figure_metrics: metric bars per subject and method with the published references."""
 
-import pandas as pd
-
-from nsdrecon.plotting import plot_metric_bars
+from nsdrecon.pipeline.figures import run_figure_metrics
 from nsdrecon.runlog import configure_logging
 
 configure_logging(snakemake.log[0])
-summary = pd.read_csv(snakemake.input[0], sep="\t")
-plot_metric_bars(summary, snakemake.output.png, snakemake.output.pdf, title_note=snakemake.params.title_note)
+run_figure_metrics(
+    table=snakemake.input[0],
+    title_note=snakemake.params.title_note,
+    out_png=snakemake.output.png,
+    out_pdf=snakemake.output.pdf,
+)

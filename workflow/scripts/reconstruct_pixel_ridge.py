@@ -2,6 +2,7 @@
 
 from nsdrecon.pipeline.pixel_ridge import run_pixel_ridge
 from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.settings import PixelRidge, RidgeFit
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -9,8 +10,8 @@ p = snakemake.params
 run_pixel_ridge(
     betas=snakemake.input.betas,
     stimuli=snakemake.input.stimuli,
-    pixel_ridge=p.pixel_ridge,
-    ridge=p.ridge,
+    pixel_ridge=PixelRidge.model_validate(p.pixel_ridge),
+    ridge=RidgeFit.model_validate(p.ridge),
     out_images=snakemake.output.images,
     out_model=snakemake.output.model,
 )

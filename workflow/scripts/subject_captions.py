@@ -1,12 +1,16 @@
-"""Rule subject_captions: a small table of the COCO captions of the images a subject saw."""
+"""Rule subject_captions: the COCO captions of the images a subject saw, cached as a TSV."""
 
-from nsdrecon.nsd import read_expdesign, read_stim_info
-from nsdrecon.nsd.stimuli import write_caption_table
-from nsdrecon.nsd.stimulus_subset import subject_images
+from nsdrecon.pipeline.preprocessing import run_subject_captions
 from nsdrecon.runlog import configure_logging
 
-logger = configure_logging(snakemake.log[0])
+configure_logging(snakemake.log[0])
 inp, p = snakemake.input, snakemake.params
-ids = subject_images(read_expdesign(inp.expdesign), snakemake.wildcards.subject, p.sessions, p.trials_per_session)
-rows = write_caption_table(snakemake.output[0], list(inp.captions), read_stim_info(inp.stim_info), ids)
-logger.info("%d captions of %d images -> %s", rows, len(ids), snakemake.output[0])
+run_subject_captions(
+    subject=snakemake.wildcards.subject,
+    captions=list(inp.captions),
+    stim_info=inp.stim_info,
+    expdesign=inp.expdesign,
+    sessions=p.sessions,
+    trials_per_session=p.trials_per_session,
+    out_path=snakemake.output[0],
+)

@@ -5,13 +5,18 @@ From the local full file when the rule declares one, else by HTTP range requests
 """
 
 from nsdrecon import layout
-from nsdrecon.download import RetryPolicy
-from nsdrecon.nsd import read_expdesign
-from nsdrecon.nsd.stimulus_subset import subject_images, write_stimulus_subset
+from nsdrecon.pipeline.preprocessing import run_subset_stimuli
 from nsdrecon.runlog import configure_logging
 
 configure_logging(snakemake.log[0])
 p, net = snakemake.params, snakemake.resources  # the bucket and connections: execution settings
-ids = subject_images(read_expdesign(snakemake.input.expdesign), snakemake.wildcards.subject, p.sessions, p.trials_per_session)
-source = snakemake.input.full or f"{net.url.rstrip('/')}/{layout.stimuli()}"
-write_stimulus_subset(source, ids, snakemake.output[0], parallel=net.parallel, policy=RetryPolicy(retries=net.retries))
+run_subset_stimuli(
+    subject=snakemake.wildcards.subject,
+    expdesign=snakemake.input.expdesign,
+    source=snakemake.input.full or f"{net.url.rstrip('/')}/{layout.stimuli()}",
+    sessions=p.sessions,
+    trials_per_session=p.trials_per_session,
+    parallel=net.parallel,
+    retries=net.retries,
+    out_path=snakemake.output[0],
+)

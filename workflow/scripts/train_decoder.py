@@ -2,18 +2,19 @@
 
 from nsdrecon.pipeline.decoding import run_train_decoder
 from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.settings import DecoderTraining, RidgeFit
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = snakemake.resources  # device, target_block: execution settings (common.smk: execution)
+run = snakemake.resources  # device, target_block: execution settings (see DEVICE in common.smk)
 p = snakemake.params
 run_train_decoder(
     betas=snakemake.input.betas,
     features=snakemake.input.features,
     stream=snakemake.wildcards.stream,
     targets=p.targets,
-    ridge=p.ridge,
-    decoder=p.decoder,
+    ridge=RidgeFit.model_validate(p.ridge),
+    training=DecoderTraining.model_validate(p.training),
     device=run.device,
     target_block=run.target_block,
     outputs=dict(snakemake.output.items()),

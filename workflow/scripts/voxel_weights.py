@@ -2,6 +2,7 @@
 
 from nsdrecon.pipeline.interpretability import run_voxel_weights
 from nsdrecon.runlog import configure_logging
+from nsdrecon.settings import Masks, RoiGroup
 
 configure_logging(snakemake.log[0])
 inp = snakemake.input
@@ -12,9 +13,8 @@ run_voxel_weights(
     decoders=dict(zip(p.streams, inp.decoders)),
     betas=inp.betas,
     rois={name: (inp[f"roi_{name}"], inp[f"ctab_{name}"]) for name in names},
-    roi_groups={g["group"]: g["labels"] for g in p.roi_groups},
-    label_sets=p.label_sets,
-    intersect=p.intersect,
+    roi_groups=[RoiGroup.model_validate(group) for group in p.roi_groups],
+    masks=Masks.model_validate(p.masks),
     out_weights=snakemake.output.weights,
     out_shares=snakemake.output.shares,
     out_overlap=snakemake.output.overlap,

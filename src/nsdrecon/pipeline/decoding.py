@@ -14,6 +14,7 @@ next to the decoder.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from ..feature_files import read_features
 from ..h5io import save_arrays
 from ..devices import resolve_device
 from ..ridge import RowSubset, fit_ridge_low_rank
+from ..settings import DecoderTraining, RidgeFit
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,15 @@ STREAM_TARGETS = {"structural": ["vae_latent"], "semantic": ["clip_image", "clip
 OUTPUT_NAME = {"vae_latent": "latent", "clip_image": "image", "clip_text": "text"}
 
 
-def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, device, target_block, outputs) -> None:
-    """Fit, fine-tune and score the ``stream`` decoder; write model, predictions, scores, history."""
+def run_train_decoder(
+    *, betas, features, stream: str, targets: list[str], ridge: RidgeFit, training: DecoderTraining,
+    device: str, target_block: int, outputs: Mapping[str, str],
+) -> None:
+    """Fit, fine-tune and score the ``stream`` decoder; write model, predictions, scores, history.
+
+    ``outputs``: ``model``, ``predictions``, ``scores`` and ``history`` paths. ``device`` and
+    ``target_block`` say how to compute, not what (the job's resources).
+    """
     if sorted(targets) != sorted(STREAM_TARGETS[stream]):
         raise ValueError(f"the {stream} decoder predicts {STREAM_TARGETS[stream]}; config decoders.streams gives {targets}")
     dev = resolve_device(device)
@@ -55,30 +64,30 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
     logger.info("%s: %d train rows of %d images, %d test images, %d voxels", stream, len(X), len(images), len(X_test), X.shape[1])
 
     # single trials repeat images: the split and the ridge's folds keep an image's trials together
-    fit_idx, _ = validation_split(len(X), decoder["val_fraction"], decoder["seed"], train_ids)
+    fit_idx, _ = validation_split(len(X), training.val_fraction, training.seed, train_ids)
     fits = {
         t: fit_ridge_low_rank(
-            X[fit_idx], RowSubset(Y[t].reshape(len(images), -1), target_rows[fit_idx]), ridge["alphas"],
-            rank=decoder["rank"], X_test=X_test, cv=ridge_cv(ridge), alpha_per=ridge["alpha_per"],
-            restandardize_predictions=ridge["restandardize_predictions"], target_block=target_block,
-            device=dev, seed=decoder["seed"], sample_groups=train_ids[fit_idx],
+            X[fit_idx], RowSubset(Y[t].reshape(len(images), -1), target_rows[fit_idx]), ridge.alphas,
+            rank=training.rank, X_test=X_test, cv=ridge.cv_splits, alpha_per=ridge.alpha_per,
+            restandardize_predictions=ridge.restandardize_predictions, target_block=target_block,
+            device=dev, seed=training.seed, sample_groups=train_ids[fit_idx],
         )
         for t in targets
     }  # fmt: skip
-    kwargs = {k: decoder[k] for k in ("rank", "hidden", "n_blocks", "dropout", "seed")}
+    kwargs = training.model_dump(include={"rank", "hidden", "n_blocks", "dropout", "seed"})
     if stream == "structural":
         model = StructuralGenerator.from_ridge(
-            fits["vae_latent"], Y["vae_latent"].shape[1:], device=dev, sobel_weight=decoder["sobel_weight"], **kwargs
+            fits["vae_latent"], Y["vae_latent"].shape[1:], device=dev, sobel_weight=training.sobel_weight, **kwargs
         )
     else:
         model = SemanticExtractor.from_ridge(
             fits["clip_image"], fits["clip_text"], Y["clip_image"].shape[1:], Y["clip_text"].shape[1:],
-            device=dev, contrastive_weight=decoder["contrastive_weight"], **kwargs,
+            device=dev, contrastive_weight=training.contrastive_weight, **kwargs,
         )
     result = train_decoder(
         model, X, {OUTPUT_NAME[t]: Y[t] for t in targets},
-        val_fraction=decoder["val_fraction"], epochs=decoder["epochs"], batch_size=decoder["batch_size"],
-        lr=decoder["lr"], weight_decay=decoder["weight_decay"], seed=decoder["seed"], device=dev,
+        val_fraction=training.val_fraction, epochs=training.epochs, batch_size=training.batch_size,
+        lr=training.lr, weight_decay=training.weight_decay, seed=training.seed, device=dev,
         log_path=outputs["history"], sample_groups=train_ids, target_rows=target_rows,
     )
     predicted = predict(result.model, X_test, dev)
@@ -99,11 +108,6 @@ def run_train_decoder(*, betas, features, stream, targets, ridge, decoder, devic
     table = pd.DataFrame(rows)
     write_text(outputs["scores"], table.to_csv(sep="\t", index=False))
     logger.info("held-out scores:\n%s", table.to_string(index=False))
-
-
-def ridge_cv(ridge: dict) -> int | str:
-    """The ``cv`` argument of the ridge solvers from the config's ``ridge`` section."""
-    return ridge["cv_folds"] if ridge["cv"] == "kfold" else ridge["cv"]
 
 
 @torch.inference_mode()

@@ -18,7 +18,8 @@ from ..devices import resolve_device
 from ..h5io import load_arrays
 from ..metrics import evaluate_reconstructions, load_feature_networks, reference_features
 from ..nsd import read_stimuli
-from .figures import load_reconstructions
+from ..prediction_files import read_reconstructions
+from ..settings import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def run_evaluate(
     reconstructions: Mapping[str, str | os.PathLike],
     stimuli: str | os.PathLike,
     subject: str,
-    settings: Mapping,
+    metrics: Metrics,
     device: str,
     batch_size: int,
     out_paths: Mapping[str, str | os.PathLike],
@@ -38,22 +39,22 @@ def run_evaluate(
     # the union of the methods' test ids; each method's images are read only when it is evaluated (NSD: ~0.8 GB each)
     ids = np.unique(np.concatenate([load_arrays(path, ["nsd_id"])[0]["nsd_id"] for path in reconstructions.values()]))
     networks = load_feature_networks(
-        weights=settings["feature_weights"],
-        clip_source=settings["clip_id"],
-        clip_random_init=settings["clip_random_init"],
+        weights=metrics.feature_weights,
+        clip_source=metrics.clip_id,
+        clip_random_init=metrics.clip_random_init,
         device=dev,
-        convention=settings["convention"],
-        input_size=settings["input_size"],
+        convention=metrics.convention,
+        input_size=metrics.input_size,
     )
     gt_all = read_stimuli(stimuli, ids)
     features = reference_features(gt_all, networks, batch_size=batch_size)
     logger.info("%s: features of %d test stimuli through %s", subject, len(ids), [n.name for n in networks])
     for method, path in reconstructions.items():
-        images, method_ids = load_reconstructions(path)
+        images, method_ids = read_reconstructions(path)
         rows = np.searchsorted(ids, method_ids)
         table = evaluate_reconstructions(
             gt_all[rows], images, networks,
-            convention=settings["convention"], ssim_variant=settings["ssim"], batch_size=batch_size,
+            convention=metrics.convention, ssim_variant=metrics.ssim, batch_size=batch_size,
             device=dev, gt_features={net: {m: v[rows] for m, v in per.items()} for net, per in features.items()},
         )
         table.insert(0, "nsd_id", method_ids)

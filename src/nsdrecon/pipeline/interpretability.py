@@ -15,6 +15,7 @@ from ..decoders import load_decoder
 from ..interpretability import roi_weight_shares, stream_overlap, voxel_roi_groups, voxel_weight_magnitude
 from ..masks import OVERLAP_BOTH, stream_masks
 from ..nsd import read_roi
+from ..settings import Masks, RoiGroup
 
 __all__ = ["VOXEL_WEIGHT_COLUMNS", "read_voxel_ijk", "run_voxel_weights"]
 
@@ -38,9 +39,8 @@ def run_voxel_weights(
     decoders: Mapping[str, str],
     betas,
     rois: Mapping[str, tuple[str, str]],
-    roi_groups: Mapping[str, Mapping[str, list[str] | str]],
-    label_sets: Mapping[str, Mapping[str, list[str] | str]],
-    intersect: str,
+    roi_groups: list[RoiGroup],
+    masks: Masks,
     out_weights,
     out_shares,
     out_overlap,
@@ -53,13 +53,15 @@ def run_voxel_weights(
     decoders : stream -> decoder safetensors file
     betas : the subject's betas file (its ``<stream>_ijk`` coordinates give each decoder input's voxel)
     rois : ROI name -> (volume path, ctab path)
-    roi_groups : group -> {ROI -> labels}, in priority order (``figures.roi_groups``)
-    label_sets, intersect : the mask definition (``masks`` config), for the streams' raw overlap
+    roi_groups : the ROI groups in priority order (``figures.roi_groups``)
+    masks : the mask definition, for the streams' raw overlap
     out_weights : TSV with columns :data:`VOXEL_WEIGHT_COLUMNS`
     out_shares : TSV of :func:`nsdrecon.interpretability.roi_weight_shares` (groups in ``roi_groups`` order)
     out_overlap : TSV with subject, structural_only, semantic_only, both, dice
     """
     volumes = {name: read_roi(path, ctab) for name, (path, ctab) in rois.items()}
+    groups = {g.group: g.labels for g in roi_groups}
+    label_sets = {"structural": masks.structural, "semantic": masks.semantic}
     frames = []
     for stream, path in decoders.items():
         weight = voxel_weight_magnitude(load_decoder(path))
@@ -69,16 +71,16 @@ def run_voxel_weights(
         frame = pd.DataFrame(ijk, columns=["i", "j", "k"])
         frame.insert(0, "stream", stream)
         frame.insert(0, "subject", subject)
-        frame["roi_group"] = voxel_roi_groups(ijk, volumes, roi_groups)
+        frame["roi_group"] = voxel_roi_groups(ijk, volumes, groups)
         frame["weight"] = weight
         frames.append(frame)
         logger.info("%s %s: %d voxels, weight magnitude median %.3g", subject, stream, len(ijk), np.median(weight))
     weights = pd.concat(frames, ignore_index=True)[VOXEL_WEIGHT_COLUMNS]
     write_text(out_weights, weights.to_csv(sep="\t", index=False))
-    write_text(out_shares, roi_weight_shares(weights, list(roi_groups)).to_csv(sep="\t", index=False))
+    write_text(out_shares, roi_weight_shares(weights, list(groups)).to_csv(sep="\t", index=False))
 
     label_volumes = {name: volumes[name] for name in {roi for labels in label_sets.values() for roi in labels}}
-    raw = stream_masks(label_volumes, label_sets, volumes[intersect], overlap=OVERLAP_BOTH)
+    raw = stream_masks(label_volumes, label_sets, volumes[masks.intersect], overlap=OVERLAP_BOTH)
     overlap = stream_overlap(raw, subject)
     write_text(out_overlap, pd.DataFrame([overlap]).to_csv(sep="\t", index=False))
     logger.info("%s stream overlap: %s", subject, overlap)

@@ -13,6 +13,7 @@ contract of :func:`nsdrecon.pipeline.reconstruction.run_minddiffuser`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,9 @@ from ..betas import load_betas
 from ..decoders import decoding_scores
 from ..decoders.minddiffuser import fit_voxel_selected_ridge, top_decodable_targets
 from ..feature_files import layer_name, read_features
-from .decoding import ridge_cv
 from ..devices import resolve_device
-from ..h5io import save_arrays
+from ..prediction_files import MindDiffuserInputs, write_minddiffuser_inputs
+from ..settings import MindDiffuserDecoding, RidgeFit
 
 logger = logging.getLogger(__name__)
 
@@ -39,25 +40,33 @@ def visual_voxels(betas, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x for x, _ in parts], axis=1), parts[0][1]
 
 
-def run_train_minddiffuser(*, betas, features, settings, ridge, device, target_block, outputs) -> None:
-    """Fit the decoders (ridge on ``device``), predict the test images, write predictions and held-out scores."""
+def run_train_minddiffuser(
+    *, betas, features, decoding: MindDiffuserDecoding, ridge: RidgeFit, device: str, target_block: int,
+    outputs: Mapping[str, str],
+) -> None:
+    """Fit the decoders (ridge on ``device``), predict the test images, write predictions and held-out scores.
+
+    ``outputs``: ``predictions`` (see :mod:`nsdrecon.prediction_files`) and ``scores`` paths.
+    """
     X, train_ids = visual_voxels(betas, "train")
     X_test, test_ids = visual_voxels(betas, "test")
-    layers = [f"clip_{layer_name(layer)}" for layer in settings["clip_layers"]]  # as the features file names them
-    names = ["sd_latent", "sd_text", *layers, "clip_embedding"]
+    # the features file's name of each CLIP feature -> its name in the predictions file
+    feature_names = {f"clip_{name}": name for name in [*map(layer_name, decoding.clip_layers), "embedding"]}
+    layers = list(feature_names)[:-1]
+    names = ["sd_latent", "sd_text", *feature_names]
     # one row per image; a target set is expanded to the (possibly single-trial) training rows only when fitted
     images, target_rows = np.unique(train_ids, return_inverse=True)
     Y = read_features(features, names, images)
     Y_test = read_features(features, names, test_ids)
-    n_tokens = settings["text_tokens"]
+    n_tokens = decoding.text_tokens
     logger.info(
         "MindDiffuser decoders: %d train rows of %d images, %d test images, %d voxels",
         len(X), len(images), len(X_test), X.shape[1],
     )  # fmt: skip
 
     fit = {
-        "alphas": settings["alphas"], "n_voxels": settings["voxel_fraction"], "cv": ridge_cv(ridge),
-        "target_block": target_block, "restandardize_predictions": ridge["restandardize_predictions"],
+        "alphas": decoding.alphas, "n_voxels": decoding.voxel_fraction, "cv": ridge.cv_splits,
+        "target_block": target_block, "restandardize_predictions": ridge.restandardize_predictions,
         "sample_groups": train_ids,  # an image's single trials stay in one fold
         "device": resolve_device(device),
     }
@@ -66,10 +75,9 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, device, target_b
     targets = {  # name -> (targets per training image (n_images, t), group of each target)
         "sd_latent": (Y["sd_latent"].reshape(len(images), -1), np.repeat(np.arange(latent_shape[0]), np.prod(latent_shape[1:]))),
         "sd_text": (text.reshape(len(images), -1), np.repeat(np.arange(n_tokens), text.shape[2])),
-        **{name: (Y[name], None) for name in [*layers, "clip_embedding"]},
+        **{name: (Y[name], None) for name in feature_names},
     }
-    arrays = {"nsd_id": test_ids, "sd_text_tail": Y["sd_text"][:, n_tokens:].mean(axis=0)}
-    rows = []
+    decoded, clip, clip_index, rows = {}, {}, {}, []
     for name, (per_image, groups) in targets.items():
         model = fit_voxel_selected_ridge(
             X, per_image[target_rows], groups=groups if groups is not None else np.zeros(per_image.shape[1], int), **fit
@@ -80,20 +88,21 @@ def run_train_minddiffuser(*, betas, features, settings, ridge, device, target_b
             truth = Y_test[name][:, :n_tokens].reshape(len(X_test), -1)
         if name in layers:
             # each dim's cross-validated score on the training set, never the test set
-            keep = top_decodable_targets(model.target_scores(), settings["top_fraction"])
+            keep = top_decodable_targets(model.target_scores(), decoding.top_fraction)
             pred, truth = pred[:, keep], truth[:, keep]
-            arrays[f"{name}_index"] = keep
-        elif name == "clip_embedding":
-            arrays[f"{name}_index"] = np.arange(pred.shape[1])
-        if name == "sd_latent":
-            arrays[name] = pred.reshape(len(X_test), *latent_shape)
-        elif name == "sd_text":
-            arrays[name] = pred.reshape(len(X_test), n_tokens, -1)
         else:
-            arrays[name] = pred
+            keep = np.arange(pred.shape[1])
+        if name.startswith("clip_"):
+            clip[feature_names[name]], clip_index[feature_names[name]] = pred, keep
+        else:
+            decoded[name] = pred
         rows.append({"target": name, "n_targets": pred.shape[1], **decoding_scores(truth, pred),
                      "voxels_per_group": len(model.voxels[0]), "n_voxels": X.shape[1]})
-    save_arrays(outputs["predictions"], arrays, {"method": "minddiffuser", **settings})
+    predictions = MindDiffuserInputs(
+        test_ids, decoded["sd_latent"].reshape(len(X_test), *latent_shape), decoded["sd_text"].reshape(len(X_test), n_tokens, -1),
+        Y["sd_text"][:, n_tokens:].mean(axis=0), clip=clip, clip_index=clip_index,
+    )
+    write_minddiffuser_inputs(outputs["predictions"], predictions, {"method": "minddiffuser", **decoding.model_dump()})
     table = pd.DataFrame(rows)
     write_text(outputs["scores"], table.to_csv(sep="\t", index=False))
     logger.info("held-out scores:\n%s", table.to_string(index=False))

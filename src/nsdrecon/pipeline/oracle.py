@@ -21,7 +21,8 @@ import numpy as np
 
 from ..betas import test_ids
 from ..feature_files import read_features
-from ..h5io import load_arrays, save_arrays
+from ..h5io import save_arrays
+from ..prediction_files import MindDiffuserInputs, read_minddiffuser_inputs, write_minddiffuser_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +40,14 @@ def run_havir_oracle_inputs(*, betas, features, out_path) -> None:
 def run_minddiffuser_oracle_inputs(*, betas, features, predictions, out_path) -> None:
     """True SD latents, SD text conditioning and selected CLIP features of the test images."""
     ids = test_ids(betas)
-    decoded, _ = load_arrays(predictions)
-    if not np.array_equal(decoded["nsd_id"], ids):
+    decoded = read_minddiffuser_inputs(predictions)
+    if not np.array_equal(decoded.nsd_id, ids):
         raise ValueError(f"{predictions} and {betas} hold different test images")
-    selections = {key.removesuffix("_index"): decoded[key] for key in decoded if key.endswith("_index")}
-    true = read_features(features, ["sd_latent", "sd_text", *selections], ids)
-    arrays = {
-        "nsd_id": ids,
-        "sd_latent": true["sd_latent"],
-        "sd_text": true["sd_text"],
-        "sd_text_tail": np.zeros((0, true["sd_text"].shape[2]), np.float32),
-    }
-    for name, index in selections.items():
-        arrays[name] = true[name][:, index]
-        arrays[f"{name}_index"] = index
-    save_arrays(out_path, arrays, {"method": "minddiffuser_oracle", "source": str(features)})
-    logger.info("MindDiffuser oracle inputs: true features of %d test images, %d CLIP targets", len(ids), len(selections))
+    true = read_features(features, ["sd_latent", "sd_text", *(f"clip_{n}" for n in decoded.clip)], ids)
+    oracle = MindDiffuserInputs(
+        ids, true["sd_latent"], true["sd_text"], np.zeros((0, true["sd_text"].shape[2]), np.float32),
+        clip={n: true[f"clip_{n}"][:, index] for n, index in decoded.clip_index.items()},
+        clip_index=decoded.clip_index,
+    )
+    write_minddiffuser_inputs(out_path, oracle, {"method": "minddiffuser_oracle", "source": str(features)})
+    logger.info("MindDiffuser oracle inputs: true features of %d test images, %d CLIP targets", len(ids), len(oracle.clip))
