@@ -97,6 +97,12 @@ def test_files_exist_at_layout_keys(dataset):
         expected |= {layout.brainmask(subject), layout.mean_volume(subject), layout.responses(subject)}
         for session in range(1, N_SESSIONS + 1):
             expected |= {layout.betas(subject, session, fmt, VERSION) for fmt in ("hdf5", "nifti")}
+        for hemi in layout.HEMISPHERES:  # surfaces and NSD's surface transforms (tests/test_cortex_synthetic.py)
+            expected |= {layout.surface(subject, hemi, name) for name in ("white", "pial")}
+            expected |= {layout.transform(subject, hemi, f"func1pt8-to-layerB{d}") for d in (1, 2, 3)}
+            expected |= {layout.transform(subject, hemi, "white-to-fsaverage")}
+    expected |= {layout.fsaverage_label(hemi, name) for hemi in layout.HEMISPHERES for name in ROI_LABELS}
+    expected |= {layout.fsaverage_ctab(name) for name in ROI_LABELS}
     assert sorted(str(p.relative_to(root)) for p in written) == sorted(expected)
     assert all((root / key).is_file() for key in expected)
     assert not list(root.rglob("*.part*")), "temporary files left behind"

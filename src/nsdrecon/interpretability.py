@@ -22,7 +22,10 @@ from torch import nn
 
 from nsdrecon.nsd.rois import RoiVolume
 
-__all__ = ["OTHER_GROUP", "voxel_weight_magnitude", "voxel_roi_groups", "roi_weight_shares", "stream_overlap"]
+__all__ = [
+    "OTHER_GROUP", "voxel_weight_magnitude", "voxel_target_weights", "voxel_roi_groups", "roi_weight_shares",
+    "stream_overlap",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,31 @@ def voxel_weight_magnitude(decoder: nn.Module) -> np.ndarray:
         raise ValueError(f"{type(decoder).__name__} has no input projection attribute `linear`")
     modules = list(projection.values()) if isinstance(projection, nn.ModuleDict) else [projection]
     return torch.sqrt(sum(_projection_row_norms_sq(module).cpu() for module in modules)).numpy()
+
+
+@torch.no_grad()
+def voxel_target_weights(decoder: nn.Module) -> dict[str, np.ndarray]:
+    """L2 norm, per voxel, of the input projection of each decoder target, keyed by target.
+
+    The Structural Generator has one target (``latent``), the Semantic Extractor one projection per
+    target (``image``, ``text``). :func:`voxel_weight_magnitude` is the norm over all of them together:
+    ``sqrt(sum of the squares)`` of these.
+
+    Returns
+    -------
+    dict of target name to float64 array of shape (n_voxels,)
+    """
+    projection = getattr(decoder, "linear", None)
+    if projection is None:
+        raise ValueError(f"{type(decoder).__name__} has no input projection attribute `linear`")
+    if isinstance(projection, nn.ModuleDict):
+        modules = dict(projection.items())
+    else:
+        targets = list(getattr(decoder, "target_shapes", {}) or ["all"])
+        if len(targets) != 1:
+            raise ValueError(f"{type(decoder).__name__}: one projection for targets {targets}")
+        modules = {targets[0]: projection}
+    return {target: torch.sqrt(_projection_row_norms_sq(module)).cpu().numpy() for target, module in modules.items()}
 
 
 def voxel_roi_groups(

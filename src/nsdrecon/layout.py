@@ -86,3 +86,32 @@ def betas(
         f"nsddata_betas/ppdata/{subject_name(subject)}/{FUNC_SPACE}/{version}/"
         f"betas_session{int(session):02d}.{BETA_FORMATS[fmt]}"
     )
+
+
+HEMISPHERES = ("lh", "rh")
+
+
+def _hemisphere(hemi: str) -> str:
+    if hemi not in HEMISPHERES:
+        raise ValueError(f"hemisphere must be one of {list(HEMISPHERES)}, got {hemi!r}")
+    return hemi
+
+
+def transform(subject: int | str, hemi: str, name: str) -> str:
+    """A surface transform of ``ppdata/subjXX/transforms``: ``name`` e.g. ``func1pt8-to-layerB2``, ``white-to-fsaverage``."""
+    return f"nsddata/ppdata/{subject_name(subject)}/transforms/{_hemisphere(hemi)}.{name}.mgz"
+
+
+def surface(subject: int | str, hemi: str, name: str) -> str:
+    """A subject's FreeSurfer surface (``white``, ``pial``, ...)."""
+    return f"nsddata/freesurfer/{subject_name(subject)}/surf/{_hemisphere(hemi)}.{name}"
+
+
+def fsaverage_label(hemi: str, name: str) -> str:
+    """An ROI on fsaverage: one label per vertex, values as in :func:`fsaverage_ctab`."""
+    return f"nsddata/freesurfer/fsaverage/label/{_hemisphere(hemi)}.{name}.mgz"
+
+
+def fsaverage_ctab(name: str) -> str:
+    """The label table of an fsaverage ROI (a copy of the subjects' ``<name>.mgz.ctab``)."""
+    return f"nsddata/freesurfer/fsaverage/label/{name}.mgz.ctab"

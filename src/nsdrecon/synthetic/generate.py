@@ -25,6 +25,7 @@ from nsdrecon import layout
 from nsdrecon.atomic import atomic_path, write_text
 
 from .behaviour import responses_table
+from .cortex import write_fsaverage_labels, write_subject_cortex
 from .design import make_expdesign, save_expdesign
 from .encoding import (
     FEATURE_GRID,
@@ -48,7 +49,8 @@ _RENDER_CHUNK = 1024
 _INT16 = np.iinfo(np.int16)
 
 # random-stream purposes
-_DESIGN, _SCENES, _STIM_INFO, _CAPTIONS, _GEOMETRY, _ENCODING, _BEHAVIOUR, _NOISE = range(8)
+_DESIGN, _SCENES, _STIM_INFO, _CAPTIONS, _GEOMETRY, _ENCODING, _BEHAVIOUR, _NOISE, _CORTEX = range(9)
+_TEMPLATE = 0  # subject key of the template brain whose ROIs become the fsaverage labels (subjects are 1..8)
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -232,6 +234,7 @@ def write_synthetic_nsd(
         logger.info("subject %s", subject)
         geometry = make_subject_geometry(_rng(seed, _GEOMETRY, index), tuple(volume_shape))
         written += _write_subject_volumes(root, subject, geometry)
+        written += write_subject_cortex(root, subject, geometry, _rng(seed, _CORTEX, index))
 
         images = design["subjectim"][index - 1] - 1  # 0-based nsd ids of the subject's 10k list
         low_level = seen_low_level[np.searchsorted(seen_ids, images)]
@@ -257,6 +260,9 @@ def write_synthetic_nsd(
             beta_version,
             seed,
         )
+
+    template = make_subject_geometry(_rng(seed, _GEOMETRY, _TEMPLATE), tuple(volume_shape))
+    written += write_fsaverage_labels(root, template, _rng(seed, _CORTEX, _TEMPLATE))
 
     write_truth(root / TRUTH_FILE, semantic, names, encodings)
     written.append(root / TRUTH_FILE)

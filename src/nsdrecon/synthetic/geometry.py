@@ -92,6 +92,12 @@ class SubjectGeometry:
     mean_epi : ndarray of int16
         A plausible mean EPI image: bright CSF rim, grey matter brighter than
         white matter, smooth bias field, dark outside the head.
+    frame : _Frame or None
+        The subject frame (voxel ijk <-> normalised ellipsoid coordinates u, v, w;
+        u < 0 is the left hemisphere), for placing cortical surfaces.
+    cortex_inner : float
+        Normalised radius of the cortex's inner (white-matter) border; its outer
+        (pial) border is radius 1.
     """
 
     shape: tuple[int, int, int]
@@ -102,6 +108,8 @@ class SubjectGeometry:
     visual_field: np.ndarray
     rf_scale: np.ndarray
     mean_epi: np.ndarray
+    frame: _Frame | None = None
+    cortex_inner: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -277,4 +285,6 @@ def make_subject_geometry(rng: np.random.Generator, volume_shape: tuple[int, int
         visual_field=visual_field,
         rf_scale=np.where(cortex, rf_scale, np.nan).astype(np.float32),
         mean_epi=_mean_epi(rng, uvw, radius, inner),
+        frame=frame,
+        cortex_inner=float(inner),
     )
