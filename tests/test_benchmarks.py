@@ -7,6 +7,7 @@ runs, or methods that no longer compute the same thing.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,16 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "workflow" / "benchmarks"
 
 
+# One thread per process, as the in-process tests run torch (torch.set_num_threads(1)): the quick sizes are
+# too small to gain from a second thread, and on a 2-core machine with any other load OpenMP's spinning threads
+# made bench_diffusion --quick 2-4x slower (measured: 13 s with 1 thread, 26-47 s with 2).
+ONE_THREAD = {var: "1" for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
 def run_quick(script: str, *args: str, tmp_path: Path) -> str:
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--quick", *args],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        capture_output=True, text=True, timeout=900, cwd=tmp_path, env={**os.environ, **ONE_THREAD},
     )  # fmt: skip
     assert result.returncode == 0, f"{script} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     return result.stdout
@@ -34,7 +41,7 @@ def test_bench_betas_methods_extract_the_same_values(tmp_path):
 
 
 def test_bench_ridge_ours_matches_sklearn(tmp_path):
-    out = run_quick("bench_ridge.py", "--workdir", str(tmp_path), tmp_path=tmp_path)
+    out = run_quick("bench_ridge.py", "--workdir", str(tmp_path), "--threads", "1", tmp_path=tmp_path)
     table = out[out.index("method ") :].splitlines()
     header = table[0].split()
     rows = {line.split()[0]: dict(zip(header[1:], map(float, line.split()[1:]))) for line in table[1:]}
@@ -44,6 +51,7 @@ def test_bench_ridge_ours_matches_sklearn(tmp_path):
     assert all(row["seconds"] > 0 and row["peak_rss_gb"] > 0 for row in rows.values())
 
 
+@pytest.mark.slow  # runs HAVIR and MindDiffuser stages 1 and 2 end to end (tiny models); test_golden covers them fast
 def test_bench_diffusion_reports_every_method(tmp_path):
     lines = [json.loads(line) for line in run_quick("bench_diffusion.py", "--no-flops", tmp_path=tmp_path).splitlines()]
     assert lines[0]["models"] == "tiny"

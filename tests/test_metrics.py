@@ -257,11 +257,11 @@ def test_missing_weights_give_random_networks_with_one_warning_each(rng, empty_h
     assert set(np.unique(identification)) <= {0, 1 / 3, 2 / 3, 1}  # N = 4: fractions of 3 distractors
     assert table[["EffNet-B", "SwAV"]].ge(0).all().all() and table[["EffNet-B", "SwAV"]].le(2).all().all()
 
-    cached = evaluate_reconstructions(gt, rec, networks, batch_size=3,
-                                      gt_features=reference_features(gt, networks, batch_size=2))
+    gt_features = reference_features(gt, networks, batch_size=2)
+    cached = evaluate_reconstructions(gt, rec, networks, batch_size=3, gt_features=gt_features)
     pd.testing.assert_frame_equal(cached, table)  # the stimuli's features computed once serve every method
-    with pytest.raises(ValueError, match="another number of images"):
-        evaluate_reconstructions(gt[:3], rec[:3], networks, gt_features=reference_features(gt, networks))
+    with pytest.raises(ValueError, match="another number of images"):  # the same 4 images' features for 3 stimuli
+        evaluate_reconstructions(gt[:3], rec[:3], networks, gt_features=gt_features)
 
     perfect = evaluate_reconstructions(gt, gt, networks)
     np.testing.assert_allclose(

@@ -5,10 +5,10 @@ the synthetic world), that figures are written, and that changing a config
 value reruns exactly the jobs downstream of it.
 """
 
-import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 
 import h5py
 import numpy as np
@@ -21,7 +21,9 @@ from snakemake.api import ConfigSettings, DAGSettings, OutputSettings, ResourceS
 from snakemake.settings.enums import Quietness
 
 from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion
+from nsdrecon.prediction_files import read_stage2_losses
 from tests.conftest import ROOT
+from tests.snakemake_plan import pending, plan
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module's run is one long fixture
 
@@ -136,9 +138,10 @@ def test_minddiffuser_decodes_and_refines(run, shapes):
         assert len(f["clip_layer02_index"]) == round(0.25 * shapes["clip_layer_dims"]) == f["clip_layer02"].shape[1]
     with h5py.File(run / "results/subj01/minddiffuser/reconstructions.h5") as f:
         assert f["images"].dtype == np.uint8 and f["images"].shape == (n_test, 64, 64, 3)
-    log = (run / "logs/reconstruct/subj01_minddiffuser.log").read_text()
-    losses = [(float(a), float(b)) for a, b in re.findall(r"feature loss ([\d.e+-]+) -> ([\d.e+-]+)", log)]
-    assert losses and all(after < before for before, after in losses), losses  # stage 2 lowers its loss
+    losses = read_stage2_losses(run / "results/subj01/minddiffuser/reconstructions.h5")
+    assert losses.shape == (n_test, merged_config()["minddiffuser"]["stage2"]["steps"] + 1)
+    assert losses[:, -1].mean() < losses[:, 0].mean(), losses  # stage 2 lowers its feature loss
+    assert read_stage2_losses(run / "results/subj01/minddiffuser_stage1/reconstructions.h5") is None
 
 
 def test_oracles_reconstruct_from_the_true_features(run):
@@ -164,21 +167,19 @@ def test_figures_written(run):
         assert (run / f"results/figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
 
 
-def dry_run_jobs(workdir):
-    out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile")],
-        cwd=workdir, capture_output=True, text=True, check=True,
-    ).stdout
-    return {m.group(1) for m in re.finditer(r"^rule (\w+):", out, re.M)}
+def rerun_rules(workdir):
+    """The rules of the jobs a run would execute, from Snakemake's summary (read through snakemake.api)."""
+    _, files = plan(workdir)
+    return set(pending(files)["rule"])
 
 
 def test_config_change_reruns_exactly_downstream(run):
-    assert dry_run_jobs(run) == set()  # everything is up to date
+    assert rerun_rules(run) == set()  # everything is up to date
     cfg = merged_config()
     cfg["ridge"]["alphas"] = [100.0, 1000.0]
     write_config(run, cfg)
     try:
-        jobs = dry_run_jobs(run)
+        jobs = rerun_rules(run)
     finally:
         write_config(run, merged_config())
     assert "train_decoder" in jobs and "reconstruct_pixel_ridge" in jobs and "figure_metrics" in jobs
@@ -194,7 +195,7 @@ def test_execution_settings_rerun_nothing(run):
     cfg["ridge"]["target_block"] //= 2
     write_config(run, cfg)
     try:
-        assert dry_run_jobs(run) == set()
+        assert rerun_rules(run) == set()
     finally:
         write_config(run, merged_config())
 
@@ -215,27 +216,18 @@ def test_interpretability_tables(run):
     assert set(overlap.subject) == {"subj01", "subj02"}
 
 
-def dry_run_outputs(workdir):
-    """(rule, first output) of every job a dry run would execute (the target rule ``all`` left out)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile")],
-        cwd=workdir, capture_output=True, text=True, check=True,
-    ).stdout
-    jobs = re.finditer(r"^(?:local)?rule (\w+):\n(?:    (?!output:).*\n)*?    output: ([^,\n]+)", out, re.M)
-    return {(job.group(1), job.group(2)) for job in jobs}
-
-
 def test_mix_ratio_change_reruns_exactly_the_havir_branch(run):
     cfg = merged_config()
     cfg["reconstruct"]["mix_ratio_text"] = 0.5
     write_config(run, cfg)
     try:
-        jobs = dry_run_outputs(run)
+        jobs_per_rule, files = plan(run)
     finally:
         write_config(run, merged_config())
     subjects, havir = SMALL["subjects"], ["havir", "havir_no_text", "havir_oracle"]
+    # the jobs that must rerun, each named by (rule, its first output)
     expected = {("reconstruct_havir", f"results/{s}/{m}/reconstructions.h5") for s in subjects for m in havir}
-    # one evaluate job per subject (all its methods), named by its first output
+    # one evaluate job per subject (all its methods)
     expected |= {("evaluate", f"results/{s}/havir/metrics.tsv") for s in subjects}
     expected |= {("figure_reconstructions", f"results/figures/reconstructions_{s}.png") for s in subjects}
     expected |= {
@@ -243,7 +235,13 @@ def test_mix_ratio_change_reruns_exactly_the_havir_branch(run):
         ("figure_metrics", "results/figures/metrics.png"),
         ("figure_ablations", "results/figures/ablations.png"),
     }
-    assert jobs == expected
+    rerun = pending(files)
+    assert expected <= set(zip(rerun["rule"], rerun["output_file"]))
+    # and no other job: only these rules rerun, each has exactly the expected jobs, and every output of theirs reruns
+    rules = {rule for rule, _ in expected}
+    assert set(rerun["rule"]) == rules
+    assert {rule: jobs_per_rule[rule] for rule in rules} == Counter(rule for rule, _ in expected)
+    assert len(rerun) == files["rule"].isin(rules).sum()
 
 
 def test_report_bundles_the_figures(run):

@@ -1,23 +1,21 @@
 """Model folders are declared inputs: editing a model's config.json reruns exactly the rules that load it.
 
 A finished run is simulated without computing anything: every output the DAG
-names is created empty and `snakemake --touch` records it as up to date. What
-a later run would redo is read from `snakemake --summary` (a TSV per output
-file), not from Snakemake's printed messages.
+names is created empty and a touch run (`snakemake --touch`) records it as up to
+date. What a later run would redo is read from Snakemake's summary (`--summary`,
+a TSV per output file), not from its printed messages; both go through
+snakemake.api in this process (tests/snakemake_plan.py).
 """
 
-import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.snakemake_plan import plan, run
 
 MODEL_KEYS = {  # config key path -> the tiny model folder it names in the embedded default
     ("models", "diffusion", "id"): "tiny-versatile-diffusion",
@@ -27,18 +25,9 @@ MODEL_KEYS = {  # config key path -> the tiny model folder it names in the embed
 }
 
 
-def snakemake(workdir, *args):
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "1", *args],
-        cwd=workdir, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
-def summary(workdir, *args) -> pd.DataFrame:
-    """`snakemake --summary`: one row per output file with its rule and whether a run would update it."""
-    return pd.read_csv(io.StringIO(snakemake(workdir, "--summary", *args)), sep="\t")
+def summary(workdir, forcerun=()) -> pd.DataFrame:
+    """Snakemake's summary: one row per output file with its rule and whether a run would update it."""
+    return plan(workdir, forcerun=forcerun)[1]
 
 
 def pending(table: pd.DataFrame) -> set[str]:
@@ -61,7 +50,7 @@ def finished_run(tmp_path):
         path = tmp_path / output
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    snakemake(tmp_path, "--touch")
+    run(tmp_path, pseudo_executor="touch")
     assert not pending(summary(tmp_path))
     return tmp_path
 
@@ -84,7 +73,7 @@ def edit_config(path):
 )
 def test_editing_a_model_config_reruns_exactly_its_rules(finished_run, config_file, loaders):
     # what rerunning the loaders would redo: their jobs and everything downstream of them
-    expected = pending(summary(finished_run, "--forcerun", *loaders))
+    expected = pending(summary(finished_run, forcerun=loaders))
     edit_config(finished_run / "models" / config_file)
     table = summary(finished_run)
     assert pending(table) == expected
