@@ -26,6 +26,8 @@ include: "workflow/rules/decoders.smk"
 include: "workflow/rules/reconstruct.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/cortex.smk"
+include: "workflow/rules/meeg.smk"
 
 
 rule all:

@@ -10,10 +10,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "nsdrecon"
 LAYERS = {
     "foundations": {
         "__init__", "atomic", "layout", "devices", "seeding", "hub", "fileformats", "h5io", "resumable",
-        "download", "download_records", "remote", "nsd", "ridge", "stats", "images", "feature_files", "settings",
+        "download", "download_records", "remote", "nsd", "things", "ridge", "stats", "images", "feature_files", "prediction_files", "settings",
+        "cortex",
     },
     "models": {"models"},
-    "stages": {"masks", "betas", "features", "decoders", "diffusion", "metrics", "baseline", "interpretability", "synthetic"},
+    "stages": {"masks", "betas", "features", "decoders", "diffusion", "metrics", "baseline", "interpretability", "synthetic", "meeg"},
     "outputs": {"tables", "plotting", "published"},
     "workflow": {"pipeline", "config_checks", "runlog", "job_resources", "tiny_models"},
 }

@@ -5,14 +5,16 @@ skips with the reason): a private munged (own key and socket), slurmctld and slu
 generated /etc/slurm/slurm.conf with one node of this machine's CPUs and a fake GPU. The
 config goes to the default path because the plugin's job step drops SLURM_CONF before its
 nested srun. The node advertises the profile's largest memory request
-(SlurmdParameters=config_overrides): the profile is sized for real NSD, nothing enforces
-memory here, and the jobs of the small config need little.
+(SlurmdParameters=config_overrides): at least this machine's memory; nothing enforces it here.
 
 The project's profile is used as a user would: a copy with the CHANGE_ME placeholders
 replaced, plus a layered profile with what this box needs (squeue status, no conda,
 2-CPU jobs). A late rule is made to fail through a config value; the fix is rerun; the
-outputs are compared with a local run of the same config. The daemons are stopped by
-their pid files and the config removed, also when a step fails.
+outputs are compared with a local run of the same config. A third run reads the data as
+`source: nsd` from a bucket served on 127.0.0.1 (the generated dataset's files): the rules
+that touch the network run on the submit host, never through sbatch. What SLURM was asked
+for (rule, memory, GPUs) is read from SLURM's own job records (squeue). The daemons are
+stopped by their pid files and the config removed, also when a step fails.
 """
 
 import copy
@@ -32,10 +34,12 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 import yaml
 from scipy.io import loadmat
 
 from tests.conftest import ROOT
+from tests.http_server import FileServer
 from tests.test_workflow_e2e import merged_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -86,16 +90,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def largest_profile_memory():
-    profile = yaml.safe_load(PROFILE.read_text())
-    requests = [profile["default-resources"]["mem_mb"]]
-    requests += [r["mem_mb"] for r in profile["set-resources"].values() if "mem_mb" in r]
-    return max(requests)
-
-
 def write_slurm_config(state: Path, munge_socket: Path):
     host = socket.gethostname().split(".")[0]
-    memory = max(largest_profile_memory(), int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20))
+    memory = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20)
     settings = {
         "ClusterName": "nsdrecontest",
         "SlurmctldHost": f"{host}(127.0.0.1)",
@@ -330,7 +327,7 @@ def test_rerun_after_fix_runs_only_the_remaining_jobs(slurm_runs):
 
 def test_jobs_go_through_sbatch_and_gpu_rules_ask_for_a_gpu(slurm_runs):
     _, failed, _, _, fixed = slurm_runs
-    gpu_rules = {rule for rule, r in yaml.safe_load(PROFILE.read_text())["set-resources"].items() if r.get("gpu")}
+    gpu_rules = set(yaml.safe_load(PROFILE.read_text())["set-resources"])  # the rules sent to the GPU partition
     calls = sbatch_calls(failed) + sbatch_calls(fixed)
     assert {rule for rule, _ in calls} >= {"stimulus_features", "train_decoder", "reconstruct_havir", "evaluate", "masks"}
     for rule, call in calls:
@@ -385,3 +382,49 @@ def test_outputs_equal_the_local_run(slurm_runs, local_run):
         pd.testing.assert_frame_equal(
             pd.read_csv(slurm / path, sep="\t"), pd.read_csv(local / path, sep="\t"), rtol=1e-4, atol=1e-5, obj=str(path)
         )
+
+
+def slurm_jobs() -> dict[str, tuple[str, int]]:
+    """Job id -> (rule, requested memory in MB) of every job SLURM knows, finished ones included (MinJobAge)."""
+    jobs = {}
+    for line in run(["squeue", "-h", "-t", "all", "-o", "%i|%k|%m"]).stdout.split():
+        job_id, comment, memory = line.split("|")
+        value, unit = float(memory[:-1]), memory[-1]
+        jobs[job_id] = (re.match(r"rule_([a-z_]+?)(?:_wildcards_|$)", comment)[1], int(value * {"K": 1 / 1024, "M": 1, "G": 1024, "T": 2**20}[unit]))
+    return jobs
+
+
+def test_the_tiny_default_asks_for_tiny_memory(slurm_runs):
+    """Each rule sizes its memory from its inputs: the small config's jobs ask for a few GB, not NSD's tens."""
+    jobs = slurm_jobs().values()
+    assert {"stimulus_features", "train_decoder", "reconstruct_havir", "evaluate", "betas"} <= {rule for rule, _ in jobs}
+    assert max(memory for _, memory in jobs) <= 4000, sorted(jobs, key=lambda job: -job[1])[:5]
+
+
+@pytest.fixture(scope="module")
+def network_run(slurm_runs, local_run, tmp_path_factory):
+    """`source: nsd` through SLURM, the bucket being the generated dataset served on 127.0.0.1;
+    the SLURM job ids submitted before it, and the run."""
+    workdir = tmp_path_factory.mktemp("slurm_nsd")
+    generated = local_run / "resources/synthetic_nsd"
+    bucket = {p.relative_to(generated).as_posix(): p.read_bytes() for p in generated.rglob("*") if p.is_file()}
+    before = set(slurm_jobs())
+    with FileServer(bucket) as server:
+        cfg = copy.deepcopy(slurm_config())
+        cfg.update(source="nsd", nsd_root="nsd", nsd_url=server.url)
+        write_config(workdir, cfg)
+        profiles = ["--profile", user_profile(workdir / "profile_user"), "--profile", this_box_profile(workdir / "profile_box")]
+        result = snakemake(workdir, *profiles, "--verbose", "results/subj01/stimuli.h5", "results/subj01/betas.nc")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return workdir, before, result
+
+
+def test_rules_touching_the_network_never_go_to_slurm(network_run, local_run):
+    workdir, before, _ = network_run
+    submitted = Counter(rule for job_id, (rule, _) in slurm_jobs().items() if job_id not in before)
+    assert submitted == Counter(masks=1, betas=1)  # downloads and the stimulus subset ran on this host
+    assert len(list((workdir / "logs/download_nsd").rglob("*.json"))) >= 6  # one record per fetched key
+    with h5py.File(workdir / "results/subj01/stimuli.h5") as ours, h5py.File(local_run / "results/subj01/stimuli.h5") as theirs:
+        np.testing.assert_array_equal(ours["imgBrick"][()], theirs["imgBrick"][()])
+    with xr.open_dataset(workdir / "results/subj01/betas.nc") as ours, xr.open_dataset(local_run / "results/subj01/betas.nc") as theirs:
+        xr.testing.assert_equal(ours, theirs)

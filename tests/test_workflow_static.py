@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, VENV_BIN
+from tests.snakemake_plan import plan, run
 
 
 def snakemake(*args, cwd=ROOT):
@@ -27,10 +28,8 @@ def test_lint_clean():
 
 
 def test_real_nsd_dag_builds_without_data():
-    r = snakemake("-n", "--cores", "1", "--configfile", "config/nsd.yaml")
-    assert r.returncode == 0, r.stderr
-    out = r.stdout
-    counts = {l.split()[0]: int(l.split()[1]) for l in out.splitlines() if len(l.split()) == 2 and l.split()[1].isdigit()}
+    """The DAG of config/nsd.yaml, built without any data; jobs per rule and output files read through snakemake.api."""
+    counts, files = plan(ROOT, configfiles=[ROOT / "config/nsd.yaml"])
     assert counts["masks"] == 4 and counts["betas"] == 4
     assert counts["train_decoder"] == 8  # 4 subjects x 2 streams
     assert counts["reconstruct_havir"] == 20  # 4 subjects x (HAVIR, 3 ablations, oracle)
@@ -40,10 +39,29 @@ def test_real_nsd_dag_builds_without_data():
     assert counts["evaluate"] == 4  # one job per subject: the metric networks load once for all its methods
     # 37 sessions x 4 subjects of betas, plus ROI files, label tables, design, stimuli
     assert counts["download_nsd"] > 37 * 4
+    assert set(files["rule"]) == set(counts) - {"all"}  # the summary lists the outputs of the same jobs
     # stimuli: subset -> each subject's seen images by range reads; the 40 GB imgBrick is never downloaded
+    # (no job writes it, and with no data here an input no job writes would have stopped the DAG)
     assert counts["subset_stimuli"] == 4 and counts["subject_captions"] == 4
-    assert "nsd_stimuli.hdf5" not in out
+    assert not files["output_file"].str.contains("nsd_stimuli.hdf5", regex=False).any()
     assert "generate_synthetic_nsd" not in counts
+
+
+@pytest.mark.parametrize(
+    ("name", "n_subjects", "modality"), [("things_eeg", 10, "eeg"), ("things_meg", 4, "meg")]
+)
+def test_things_dags_build_without_data(name, n_subjects, modality):
+    """The DAGs of config/things_eeg.yaml and things_meg.yaml, built without data through snakemake.api."""
+    counts, files = plan(ROOT, configfiles=[ROOT / f"config/{name}.yaml"])
+    for rule in ("meeg_responses", "temporal_decoding", "figure_topographies", "evaluate", "reconstruct_pixel_ridge"):
+        assert counts[rule] == n_subjects, rule
+    assert counts["train_decoder"] == 2 * n_subjects and counts["train_minddiffuser_decoder"] == n_subjects
+    assert counts["reconstruct_havir"] == 5 * n_subjects and counts["reconstruct_minddiffuser"] == 3 * n_subjects
+    assert counts["stimulus_features"] == counts["minddiffuser_features"] == counts["figure_temporal"] == 1
+    # every subject's data files (EEG: 2 each and the image set's 3; MEG: epochs and sample attributes)
+    assert counts["download_things"] == (2 * n_subjects + 3 if modality == "eeg" else 2 * n_subjects)
+    assert not {"masks", "betas", "download_nsd", "subset_stimuli", "voxel_weights"} & set(counts)
+    assert set(files["rule"]) == set(counts) - {"all"}
 
 
 @pytest.mark.parametrize(
@@ -62,9 +80,8 @@ def test_bad_config_value_is_named(workdir, patch, message):
         else:
             cfg[section] = values
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg))
-    r = snakemake("-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"), cwd=workdir)
-    assert r.returncode != 0
-    assert message in r.stderr + r.stdout
+    with pytest.raises(Exception, match=re.escape(message)):  # a dry run, in this process (seconds less per test)
+        run(workdir, pseudo_executor="dryrun")
 
 
 def _set(path: tuple[str, ...], value):
@@ -98,9 +115,8 @@ def test_config_typo_fails_before_any_job_and_deletes_nothing(workdir, edit, mes
     finished = workdir / "results/subj01/masks/structural.nii.gz"
     finished.parent.mkdir(parents=True)
     finished.write_bytes(b"a finished output")
-    r = snakemake("--cores", "1", "--snakefile", str(ROOT / "Snakefile"), cwd=workdir)
-    assert r.returncode != 0
-    assert message in r.stderr + r.stdout
+    with pytest.raises(Exception, match=re.escape(message)):  # a real run, in this process
+        run(workdir)
     assert finished.read_bytes() == b"a finished output"
     assert not (workdir / "resources").exists()  # no job ran (the first one generates the dataset)
 
@@ -110,9 +126,8 @@ def test_cuda_without_a_gpu_fails_before_any_job(workdir):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: device cuda is valid here")
-    r = snakemake("--cores", "1", "--snakefile", str(ROOT / "Snakefile"), "--config", "models={'device': 'cuda'}", cwd=workdir)
-    assert r.returncode != 0
-    assert "models.device: 'cuda', but torch sees no CUDA device" in r.stderr + r.stdout
+    with pytest.raises(Exception, match=re.escape("models.device: 'cuda', but torch sees no CUDA device")):
+        run(workdir, config={"models": {"device": "cuda"}})
     assert not (workdir / "resources").exists() and not (workdir / "results").exists()
 
 
@@ -121,12 +136,12 @@ def test_real_nsd_refuses_the_synthetic_datasets_folder(tmp_path):
     root = tmp_path / "synthetic_nsd"
     root.mkdir()
     (root / "synthetic_truth.h5").write_bytes(b"")
-    args = ("-n", "--cores", "1", "--configfile", "config/nsd.yaml")
-    r = snakemake(*args, "--config", f"nsd_root={root}")
-    assert r.returncode != 0
-    assert f"nsd_root '{root}' holds the generated synthetic dataset (synthetic_truth.h5)" in r.stdout + r.stderr
+    nsd = {"configfiles": [ROOT / "config/nsd.yaml"], "config": {"nsd_root": str(root)}}
+    with pytest.raises(Exception, match=re.escape(f"nsd_root '{root}' holds the generated synthetic dataset (synthetic_truth.h5)")):
+        run(ROOT, pseudo_executor="dryrun", **nsd)
     (root / "synthetic_truth.h5").unlink()
-    assert snakemake(*args, "--config", f"nsd_root={root}").returncode == 0
+    counts, _ = plan(ROOT, **nsd)  # raises if refused
+    assert counts["download_nsd"] > 0
 
 
 def test_rule_scripts_import_package_without_installation():

@@ -20,6 +20,7 @@ from nsdrecon import layout
 from nsdrecon.hub import hub_offline, looks_like_path
 from nsdrecon.synthetic.design import n_sessions
 from nsdrecon.nsd.rois import NSD_ROI_FILES, NSD_ROI_LABELS, read_ctab
+from nsdrecon.settings import SUBJECT_PATTERNS, modality
 
 __all__ = ["NSD_SESSIONS", "ConfigError", "check_config", "check_device", "resolve_model_source"]
 
@@ -129,6 +130,19 @@ def check_config(config: Mapping, repo_root: str | os.PathLike, generative: list
     :func:`check_device` is separate: it belongs where the jobs run, so the workflow calls it
     when a local (not dry, not cluster) run starts.
     """
-    _check_rois(config)
-    _check_sessions(config)
+    kind = modality(config["source"])
+    if kind == "fmri":
+        _check_rois(config)
+        _check_sessions(config)
+    _check_subjects(config, kind)
     _check_models(config, Path(repo_root), generative)
+
+
+def _check_subjects(config: Mapping, kind: str) -> None:
+    """Every subject id must be one of the source's (``subj01``, ``sub-01`` or ``P1`` style)."""
+    wrong = [s for s in config["subjects"] if not re.fullmatch(SUBJECT_PATTERNS[kind], s)]
+    if wrong:
+        raise ConfigError(
+            f"subjects: {wrong} are not subjects of source {config['source']!r} ({kind}: ids matching "
+            f"{SUBJECT_PATTERNS[kind]!r})"
+        )

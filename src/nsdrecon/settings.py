@@ -6,7 +6,10 @@ the JSON schema that ``snakemake.utils.validate`` reads
 (``workflow/schemas/config.schema.yaml``) and the key tables of
 ``config/README.md``; ``python -m nsdrecon.settings`` rewrites both, and
 ``tests/test_settings.py`` fails when either drifts. :func:`load` gives the typed
-sections, with errors that name the dotted key (the stages do not take them yet).
+sections, with errors that name the dotted key. A section with execution settings
+(batch sizes, ``ridge.target_block``) extends the settings its stage takes
+(``Ridge`` extends ``RidgeFit``): a rule passes the stage's part as ``params``
+(its rerun triggers) and the rest as ``resources``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ __all__ = [
     "HAVIR_METHODS",
     "MINDDIFFUSER_METHODS",
     "METHODS",
+    "MEEG_SOURCES",
     "Config",
+    "Meeg",
+    "modality",
     "ConfigKeyError",
     "json_schema",
     "key_tables",
@@ -162,8 +168,8 @@ class Features(Section):
     """images per batch when encoding stimuli (an execution setting: reruns nothing)."""
 
 
-class Ridge(Section):
-    """The ridge regressions that initialise every decoder."""
+class RidgeFit(Section):
+    """What a ridge fit computes: the settings a decoder stage takes (the rerun triggers)."""
 
     alphas: Alphas = Field(default_factory=lambda: [10.0, 100.0, 1000.0, 10000.0, 100000.0])
     """ridge penalties tried; one decomposition serves all."""
@@ -173,10 +179,20 @@ class Ridge(Section):
     """how each alpha is scored: `kfold` (one decomposition per fold), `gcv` (generalised cross-validation) or `loo` (exact leave-one-out), both from the one full-data decomposition. With `betas.train_trials: single` use `kfold`: its folds keep all trials of an image together (the log warns otherwise)."""
     alpha_per: Literal["group", "target"] = "group"
     """choose alpha per `group` (one per decoding target) or per `target` (each output dimension)."""
-    target_block: int = Field(4096, ge=1)
-    """targets streamed through the solver at once; bounds memory (an execution setting: reruns nothing)."""
     restandardize_predictions: bool = False
     """rescale each target's predictions to the training targets' mean and std, as Brain-Diffuser does (statistics of held-out predictions at the chosen alpha, so a prediction does not depend on its batch)."""
+
+    @property
+    def cv_splits(self) -> int | str:
+        """The ridge solvers' ``cv`` argument: the fold count for `kfold`, else the method's name."""
+        return self.cv_folds if self.cv == "kfold" else self.cv
+
+
+class Ridge(RidgeFit):
+    """The ridge regressions that initialise every decoder."""
+
+    target_block: int = Field(4096, ge=1)
+    """targets streamed through the solver at once; bounds memory (an execution setting: reruns nothing)."""
 
 
 class Streams(Section):
@@ -188,11 +204,9 @@ class Streams(Section):
     """targets of the semantic voxels (HAVIR's Semantic Extractor)."""
 
 
-class Decoders(Section):
-    """Ridge-initialised decoders, fine-tuned with AdamW and early stopping."""
+class DecoderTraining(Section):
+    """How a stream's ridge-initialised decoder is fine-tuned: the settings the decoder stage takes."""
 
-    streams: Streams = Field(default_factory=Streams)
-    """which targets each voxel set predicts."""
     epochs: int = Field(5, ge=0)
     """fine-tuning epochs; 0 keeps the ridge solution."""
     batch_size: int = Field(64, ge=1)
@@ -219,6 +233,13 @@ class Decoders(Section):
     """seed of the fine-tuning."""
 
 
+class Decoders(DecoderTraining):
+    """Ridge-initialised decoders, fine-tuned with AdamW and early stopping."""
+
+    streams: Streams = Field(default_factory=Streams)
+    """which targets each voxel set predicts."""
+
+
 class PixelRidge(Section):
     """The weight-free baseline: ridge from structural voxels onto a PCA basis of the stimuli."""
 
@@ -228,11 +249,9 @@ class PixelRidge(Section):
     """pixel size of the baseline's images."""
 
 
-class Reconstruct(Section):
-    """Which methods reconstruct the test images, and HAVIR's sampler."""
+class HavirSampler(Section):
+    """HAVIR's dual-guided sampler: the settings its reconstruction stage takes."""
 
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1, json_schema_extra={"uniqueItems": True})
-    """`havir`, its ablations `havir_no_structure` (pure-noise start), `havir_no_text`, `havir_no_image`; `minddiffuser` (both stages) and its ablation `minddiffuser_stage1`; the oracles `havir_oracle` and `minddiffuser_oracle` (the same generator from each test image's true features: the generator's ceiling); and the weight-free `pixel_ridge` baseline."""
     num_inference_steps: int = Field(15, ge=1)
     """DDIM steps (NSD: 50, Brain-Diffuser); 0.75 of 50 steps = 37 denoising steps from the decoded latent."""
     strength: float = Field(0.75, ge=0, le=1)
@@ -243,10 +262,17 @@ class Reconstruct(Section):
     """share of the text context in the dual cross-attention (0.4 = image 0.6 / text 0.4, as Brain-Diffuser; diffusers' `mix_ratio` weights the text side)."""
     uncond_image: Literal["zeros", "grey"] = "zeros"
     """unconditional image context: CLIP tokens of an all-`zeros` image (Brain-Diffuser) or a `grey` one (diffusers)."""
-    batch_size: int = Field(16, ge=1)
-    """images per batch (an execution setting: reruns nothing)."""
     seed: int = Field(0, ge=0)
     """image *i* uses seed `seed + nsd_id`, so it does not depend on its batch."""
+
+
+class Reconstruct(HavirSampler):
+    """Which methods reconstruct the test images, and HAVIR's sampler."""
+
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1, json_schema_extra={"uniqueItems": True})
+    """`havir`, its ablations `havir_no_structure` (pure-noise start), `havir_no_text`, `havir_no_image`; `minddiffuser` (both stages) and its ablation `minddiffuser_stage1`; the oracles `havir_oracle` and `minddiffuser_oracle` (the same generator from each test image's true features: the generator's ceiling); and the weight-free `pixel_ridge` baseline."""
+    batch_size: int = Field(16, ge=1)
+    """images per batch (an execution setting: reruns nothing)."""
     pixel_ridge: PixelRidge = Field(default_factory=PixelRidge)
     """the `pixel_ridge` baseline."""
 
@@ -272,15 +298,9 @@ class Stage2(Section):
     """recompute each UNet call in the backward pass (bounds GPU memory at 512 px; same images, slower)."""
 
 
-class MindDiffuser(Section):
-    """MindDiffuser (Stable Diffusion v1-4 + CLIP ViT-B/32), used when `reconstruct.methods` lists `minddiffuser*`."""
+class MindDiffuserDecoding(Section):
+    """MindDiffuser's L2 decoders: the settings its decoder stage takes."""
 
-    model: ModelSource = Field(
-        default_factory=lambda: ModelSource(id="resources/models/tiny-stable-diffusion", seed=1)
-    )
-    """Stable Diffusion v1-4 (`CompVis/stable-diffusion-v1-4`); the tiny model's random seed is 1 because the tiny SD and VD share configs."""
-    clip: ModelSource = Field(default_factory=lambda: ModelSource(id="resources/models/tiny-clip-vit-base-patch32"))
-    """CLIP ViT-B/32 vision model (`openai/clip-vit-base-patch32`) whose layer features are decoded and matched."""
     clip_layers: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: [2, 4], min_length=1, json_schema_extra={"uniqueItems": True}
     )
@@ -293,24 +313,40 @@ class MindDiffuser(Section):
     """share of the visual voxels (both streams) each target group's regression uses, the best-correlated on the training set."""
     alphas: Alphas = Field(default_factory=lambda: [10.0, 1000.0, 100000.0])
     """ridge alphas of these L2 decoders (one value = fixed; several = chosen by `ridge.cv`; the paper: a fixed 0.15 on its own scaling)."""
+
+    _unique_layers = field_validator("clip_layers")(_unique)
+
+
+class MindDiffuserSampler(Section):
+    """MindDiffuser's two stages: the settings its reconstruction stage takes."""
+
     num_inference_steps: int = Field(15, ge=1)
     """stage 1: SD img2img from the decoded latent; DDIM 50 at strength 0.75 runs 37 steps (the original `img2img.py`: `t_enc = int(0.75·50)`)."""
     strength: float = Field(0.75, ge=0, le=1)
     """stage 1 img2img strength."""
     guidance_scale: float = Field(5.0, ge=1)
     """stage 1 classifier-free guidance (paper: 5)."""
-    batch_size: int = Field(16, ge=1)
-    """images per batch; a killed run keeps finished batches (an execution setting: reruns nothing)."""
     seed: int = Field(0, ge=0)
     """the noise of image `i` comes from `seed + nsd_id`."""
     stage2: Stage2 = Field(default_factory=Stage2)
     """refinement by backpropagation."""
 
-    _unique_layers = field_validator("clip_layers")(_unique)
+
+class MindDiffuser(MindDiffuserDecoding, MindDiffuserSampler):
+    """MindDiffuser (Stable Diffusion v1-4 + CLIP ViT-B/32), used when `reconstruct.methods` lists `minddiffuser*`."""
+
+    model: ModelSource = Field(
+        default_factory=lambda: ModelSource(id="resources/models/tiny-stable-diffusion", seed=1)
+    )
+    """Stable Diffusion v1-4 (`CompVis/stable-diffusion-v1-4`); the tiny model's random seed is 1 because the tiny SD and VD share configs."""
+    clip: ModelSource = Field(default_factory=lambda: ModelSource(id="resources/models/tiny-clip-vit-base-patch32"))
+    """CLIP ViT-B/32 vision model (`openai/clip-vit-base-patch32`) whose layer features are decoded and matched."""
+    batch_size: int = Field(16, ge=1)
+    """images per batch; a killed run keeps finished batches (an execution setting: reruns nothing)."""
 
 
-class Evaluate(Section):
-    """The eight metrics on the test images."""
+class Metrics(Section):
+    """How the eight metrics are computed: the settings the evaluation stage takes."""
 
     convention: Literal["brain_diffuser", "mindeye"] = "brain_diffuser"
     """resizing conventions of `brain_diffuser` or `mindeye` (nsd.md §6e)."""
@@ -322,10 +358,15 @@ class Evaluate(Section):
     """CLIP ViT-L/14 for the CLIP metric (`openai/clip-vit-large-patch14`), or a folder whose `image_encoder` config builds one."""
     clip_random_init: bool = False
     """random CLIP weights from the config. Without it, CLIP weights that cannot be loaded give one warning and random weights (labelled so); with no config either, the CLIP metric is left out (n/a)."""
-    batch_size: int = Field(32, ge=1)
-    """images per batch through the feature networks (an execution setting: reruns nothing)."""
     input_size: Annotated[int, Field(ge=75)] | None = 80
     """side every torchvision metric network is fed at; `null` keeps the convention's sizes (224 under `brain_diffuser`), as published comparisons need. The embedded default's 64-px scenes gain nothing from more. At least 75 (Inception)."""
+
+
+class Evaluate(Metrics):
+    """The eight metrics on the test images."""
+
+    batch_size: int = Field(32, ge=1)
+    """images per batch through the feature networks (an execution setting: reruns nothing)."""
 
 
 class RoiGroup(Section):
@@ -367,19 +408,129 @@ class Figures(Section):
     """ROI groups for the pathway figure, a list of `{group: name, labels: {ROI file: label names or all}}`. A voxel's decoder weight counts for the first listed group that holds it, else for `other`. ROI files named here are fetched with the masks' ROI files."""
 
 
+Source = Literal["synthetic", "nsd", "synthetic_things_eeg", "things_eeg", "synthetic_things_meg", "things_meg"]
+MEEG_SOURCES = ("synthetic_things_eeg", "things_eeg", "synthetic_things_meg", "things_meg")
+SUBJECT_PATTERNS = {"fmri": r"subj0[1-8]", "eeg": r"sub-(0[1-9]|10)", "meg": r"P[1-4]"}
+"""Subject ids of each modality, as regular expressions (the workflow's wildcard constraints)."""
+SUBJECT_PATTERN = "^(" + "|".join(SUBJECT_PATTERNS.values()) + ")$"
+
+
+def modality(source: str) -> str:
+    """``fmri``, ``eeg`` or ``meg``: the kind of data a ``source`` gives."""
+    return "eeg" if source.endswith("things_eeg") else "meg" if source.endswith("things_meg") else "fmri"
+
+
+Window = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class MeegStream(Section):
+    """One HAVIR stream read from sensors: a channel group and a time window (features = channels x samples)."""
+
+    channels: str
+    """regular expression a channel name must match (`re.search`), e.g. occipital/parietal EEG `^(O|PO|P)` or CTF `^M[LRZ][OP]`; `.` keeps every channel."""
+    window: Window
+    """start and end in seconds from stimulus onset (inclusive)."""
+
+
+class MeegStreams(Section):
+    """The structural/semantic split carried to time: early posterior activity and later activity of all sensors."""
+
+    structural: MeegStream = Field(
+        default_factory=lambda: MeegStream(channels=r"^(O|PO|P|M[LRZ][OP])", window=[0.05, 0.20])
+    )
+    """HAVIR's Structural Generator input (and pixel_ridge's): occipital/parietal channels (EEG `O*`, `PO*`, `P*`; CTF `M?O*`, `M?P*`), 0.05-0.20 s."""
+    semantic: MeegStream = Field(default_factory=lambda: MeegStream(channels=".", window=[0.20, 0.60]))
+    """HAVIR's Semantic Extractor input: all channels, 0.20-0.60 s."""
+
+
+class TemporalDecoding(Section):
+    """Interpretability in time and space: sliding-window ridge decoding and decoder topographies."""
+
+    width_s: float = Field(0.05, gt=0)
+    """sliding window width in seconds (all channels, every sample inside)."""
+    step_s: float = Field(0.02, gt=0)
+    """step between window starts in seconds."""
+    targets: list[Literal["vae_latent", "clip_image", "clip_text"]] = Field(
+        default_factory=lambda: ["vae_latent", "clip_image", "clip_text"], min_length=1, json_schema_extra={"uniqueItems": True}
+    )
+    """targets decoded per window: two-way identification of the test images in each target's feature space."""
+    topography_windows: list[Window] = Field(
+        default_factory=lambda: [[0.05, 0.15], [0.15, 0.30], [0.30, 0.60]], min_length=1
+    )
+    """windows (seconds) whose decoders' activation patterns are drawn on the sensor layout."""
+
+
+class SyntheticMeeg(Section):
+    """The generated THINGS-EEG2 / THINGS-MEG world (`source: synthetic_things_eeg` or `synthetic_things_meg`)."""
+
+    seed: int = Field(0, ge=0)
+    """seed of everything generated."""
+    n_concepts: int = Field(100, ge=4)
+    """concepts with training images (EEG: training concepts, real 1654; MEG: all concepts, real 1854)."""
+    n_exemplars: int = Field(3, ge=1)
+    """training images per concept (EEG real: 10; MEG real: 12)."""
+    n_test_concepts: int = Field(30, ge=2)
+    """concepts with one test image (real: 200)."""
+    repetitions: int = Field(4, ge=1)
+    """EEG: repetitions of each training image (real: 4); MEG shows them once, as the real set."""
+    test_repetitions: int = Field(20, ge=1)
+    """EEG: repetitions of each test image (real: 80); MEG: always 12, as the real set."""
+    eeg_channels: Literal[17, 63] = 63
+    """EEG channel set: the authors' 17 occipital/parietal channels or the 63 of re-preprocessings (ATM)."""
+    n_sensors: int = Field(48, ge=3, le=275)
+    """MEG: CTF-275 sensors kept (real: 271)."""
+    image_size: int = Field(64, ge=16)
+    """image side in pixels (real: 500)."""
+    snr: float = Field(0.5, gt=0)
+    """single-trial signal std / noise std of a sensor of amplitude 1 at a feature's peak."""
+
+
+class Meeg(Section):
+    """EEG and MEG (THINGS-EEG2, THINGS-MEG): where the data are and how sensor responses become decoder inputs."""
+
+    root: str = "resources/synthetic_things_eeg"
+    """local folder of the dataset in its own layout (THINGS-EEG2: `preprocessed_data/sub-XX/...`, `image_set/...`; THINGS-MEG: `derivatives/preprocessed/...`, `sourcedata/...`)."""
+    things_images: str = "resources/things_images"
+    """THINGS-MEG only: the THINGS database's object images, `<concept>/<concept>_<nn>s.jpg` (password-protected archive on OSF `jum2f`, fetched by hand; a missing folder stops the run saying so)."""
+    eeg_url: str = Field("https://osf.io/", pattern=r"^https?://")
+    """THINGS-EEG2's OSF host (preprocessed data `anp5v`, images `y63gw`); OSF addresses files by id, listed in `download_ids` (changing it reruns nothing)."""
+    download_ids: dict[str, str] = Field(default_factory=dict)
+    """THINGS-EEG2: file (relative to `root`) -> its OSF file id (`https://osf.io/download/<id>/`); a needed file with no id stops its download job naming the file and where to get it by hand."""
+    meg_url: str = Field("https://s3.amazonaws.com/openneuro.org/ds004212/", pattern=r"^https?://")
+    """THINGS-MEG's OpenNeuro bucket (ds004212), fetched by key (changing it reruns nothing)."""
+    channels: list[str] | None = None
+    """channels read, in this order (`null`: all in the file)."""
+    window: Window = Field(default_factory=lambda: [-0.1, 0.75])
+    """seconds read from each epoch; the stream windows and the sliding windows lie inside."""
+    train_trials: Literal["averaged", "single"] = "averaged"
+    """`averaged`: one train row per image, the mean of its repetitions; `single`: one row per repetition. Test rows are always one per image."""
+    test_repetitions: Annotated[int, Field(ge=1)] | None = None
+    """test repetitions averaged (the first N; `null`: all, EEG 80, MEG 12)."""
+    decimate: int = Field(1, ge=1)
+    """average every N consecutive samples of a stream window into one feature (1 keeps every sample)."""
+    image_size: int = Field(64, ge=16)
+    """side of the stimuli in `results/{subject}/stimuli.h5` (images resized, RGB)."""
+    streams: MeegStreams = Field(default_factory=MeegStreams)
+    """channel group and window of each HAVIR stream."""
+    temporal: TemporalDecoding = Field(default_factory=TemporalDecoding)
+    """sliding-window decoding and topographies."""
+    synthetic: SyntheticMeeg = Field(default_factory=SyntheticMeeg)
+    """the generated worlds."""
+
+
 class Config(Section):
     """Configuration of the NSD reconstruction pipeline; the defaults are the embedded default."""
 
-    source: Literal["synthetic", "nsd"] = "synthetic"
-    """`synthetic`: generate a small dataset in NSD's exact key layout and formats; `nsd`: fetch the keys the run needs from the public bucket."""
+    source: Source = "synthetic"
+    """where the data come from. fMRI: `synthetic` (generate a small dataset in NSD's exact key layout and formats) or `nsd` (fetch the keys the run needs from the public bucket). EEG/MEG (section `meeg`): `things_eeg` (THINGS-EEG2 from OSF), `things_meg` (THINGS-MEG from OpenNeuro ds004212), or the generated worlds in their formats, `synthetic_things_eeg` and `synthetic_things_meg`."""
     nsd_root: str = "resources/synthetic_nsd"
     """local folder mirroring the bucket's key layout (`nsddata/...`, `nsddata_betas/...`, `nsddata_stimuli/...`); a run with `source: nsd` refuses a folder holding the synthetic dataset's `synthetic_truth.h5`."""
     nsd_url: str = Field("https://natural-scenes-dataset.s3.amazonaws.com/", pattern=r"^https?://")
     """base URL of the NSD bucket (changing it reruns nothing)."""
-    subjects: list[Annotated[str, Field(pattern=r"^subj0[1-8]$")]] = Field(
+    subjects: list[Annotated[str, Field(pattern=SUBJECT_PATTERN)]] = Field(
         default_factory=lambda: ["subj01", "subj02"], min_length=1, json_schema_extra={"uniqueItems": True}
     )
-    """`subj01`..`subj08`. The field's comparisons use subjects 1, 2, 5, 7 (all 40 sessions)."""
+    """NSD: `subj01`..`subj08` (the field's comparisons use subjects 1, 2, 5, 7, all 40 sessions); THINGS-EEG2: `sub-01`..`sub-10` (ATM reports subject 8); THINGS-MEG: `P1`..`P4`. They must fit `source`."""
     stimuli: Literal["subset", "full"] = "subset"
     """`subset`: each subject's stimuli are the images it saw in the configured sessions, copied out of `imgBrick` into `results/{subject}/stimuli.h5` (for `source: nsd`, by HTTP range requests on the bucket's 40 GB `nsd_stimuli.hdf5`, about 5.4 GB per subject); `full`: every stage reads the whole `nsd_stimuli.hdf5`, downloaded first."""
     download: Download = Field(default_factory=Download)
@@ -394,6 +545,7 @@ class Config(Section):
     minddiffuser: MindDiffuser = Field(default_factory=MindDiffuser)
     evaluate: Evaluate = Field(default_factory=Evaluate)
     figures: Figures = Field(default_factory=Figures)
+    meeg: Meeg = Field(default_factory=Meeg)
 
     _unique_subjects = field_validator("subjects")(_unique)
 

@@ -125,7 +125,7 @@ def format_table(combined: pd.DataFrame, up: str = "↑", down: str = "↓") -> 
     return table.reset_index(drop=True)
 
 
-def _notes(summary: pd.DataFrame, include_reference: bool) -> list[str]:
+def _notes(summary: pd.DataFrame, include_reference: bool, reference_note: str | None = None) -> list[str]:
     notes = [
         "AlexNet(2), AlexNet(5), Inception, CLIP: two-way identification accuracy (chance 50%), higher is better; "
         "EffNet-B, SwAV: correlation distance, lower is better; PixCorr, SSIM: higher is better.",
@@ -149,7 +149,8 @@ def _notes(summary: pd.DataFrame, include_reference: bool) -> list[str]:
         )
     if include_reference:
         notes.append(
-            "Published rows from methods.md (Brain-Diffuser, MindEye1, MindEye2): 982 test images "
+            reference_note
+            or "Published rows from methods.md (Brain-Diffuser, MindEye1, MindEye2): 982 test images "
             "(1000 for MindEye2), NSD subjects 1, 2, 5, 7."
         )
     return notes
@@ -177,6 +178,7 @@ def write_tables(
     out_tex: str | os.PathLike,
     references: pd.DataFrame | None = None,
     extra_notes: Sequence[str] = (),
+    reference_note: str | None = None,
 ) -> None:
     """Write the summary as TSV, Markdown and LaTeX (each atomically).
 
@@ -190,11 +192,12 @@ def write_tables(
     references : published results (:func:`nsdrecon.published.read_published_results`), whose
         main rows (not ``ablation``) follow ours; None leaves them out
     extra_notes : further notes (e.g. how the diffusion models' weights came about)
+    reference_note : where the published rows come from (default: NSD's references)
     """
     combined = _combined(summary, references)
     with atomic_path(out_tsv) as tmp:
         combined.to_csv(tmp, sep="\t", index=False)
-    notes = _notes(summary, references is not None) + [note for note in extra_notes if note]
+    notes = _notes(summary, references is not None, reference_note) + [note for note in extra_notes if note]
 
     markdown = _markdown(format_table(combined)) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     write_text(out_md, markdown)

@@ -5,10 +5,11 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-# The package is importable without installation: rule scripts find it
-# through workflow/scripts/nsdrecon; the Snakefile itself through src/.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from nsdrecon import layout, settings  # noqa: E402
+# One way to import the package in the workflow, no installation needed: the
+# Snakefile and every rule script find it as workflow/scripts/nsdrecon, a link
+# to src/nsdrecon (Snakemake puts a script's folder on its path).
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+from nsdrecon import layout, published, settings, things  # noqa: E402
 from nsdrecon.hub import model_files  # noqa: E402
 from nsdrecon.job_resources import memory, minutes  # noqa: E402
 from nsdrecon.config_checks import (
@@ -31,6 +32,15 @@ if config["source"] == "nsd" and Path(config["nsd_root"], SYNTHETIC_MARKER).exis
     )
 
 SUBJECTS = config["subjects"]
+# fmri (NSD), eeg (THINGS-EEG2) or meg (THINGS-MEG); EEG/MEG rules are in meeg.smk
+MODALITY = settings.modality(config["source"])
+GENERATED = config["source"].startswith("synthetic")
+MEEG_ROOT = config["meeg"]["root"]
+if MODALITY != "fmri" and not GENERATED and Path(MEEG_ROOT, SYNTHETIC_MARKER).exists():
+    raise ValueError(
+        f"meeg.root {MEEG_ROOT!r} holds a generated world ({SYNTHETIC_MARKER}), but source is "
+        f"{config['source']!r}: point meeg.root at another folder or delete the generated one."
+    )
 STREAMS = ["structural", "semantic"]
 HAVIR_METHODS = list(settings.HAVIR_METHODS)
 MINDDIFFUSER_METHODS = list(settings.MINDDIFFUSER_METHODS)
@@ -75,7 +85,7 @@ onstart:
 
 
 wildcard_constraints:
-    subject="subj0[1-8]",
+    subject=settings.SUBJECT_PATTERNS[MODALITY],
     stream="structural|semantic",
     havir_method="|".join(HAVIR_METHODS),
     md_method="|".join(MINDDIFFUSER_METHODS),
@@ -103,6 +113,9 @@ def trials_per_session():
 
 def beta_sessions(subject, fmt=None):
     """Beta files of the sessions the config selects, in the configured format."""
+    if MODALITY != "fmri":
+        # EEG/MEG subjects have no betas sessions (meeg_responses writes betas.nc)
+        return []
     b = config["betas"]
     return [
         nsd(layout.betas(subject, s, fmt or b["format"], b["version"]))
@@ -130,7 +143,7 @@ def caption_files():
 
 def subject_stimuli(subject):
     """The stimulus file a subject's stages read: its own subset, or NSD's whole imgBrick (stimuli: full)."""
-    if config["stimuli"] == "full":
+    if config["stimuli"] == "full" and MODALITY == "fmri":
         return nsd(layout.stimuli())
     return f"results/{subject}/stimuli.h5"
 
@@ -144,6 +157,16 @@ def local_stimuli():
 def all_stimuli():
     """Stimulus files covering every configured subject (one when stimuli: full)."""
     return list(dict.fromkeys(subject_stimuli(s) for s in SUBJECTS))
+
+
+def feature_inputs():
+    """What the feature rules read: the subjects' stimuli and captions; NSD adds its design
+    and stimulus table (the images seen in the configured sessions, their COCO ids)."""
+    files = {"stimuli": all_stimuli()}
+    if MODALITY == "fmri":
+        files["stim_info"] = nsd(layout.stim_info())
+        files["expdesign"] = nsd(layout.expdesign())
+    return {**files, "captions": caption_tables()}
 
 
 def caption_tables():
@@ -176,26 +199,11 @@ def minddiffuser_model(name):
     return {**m, "id": model_source(m["id"])}
 
 
-def minddiffuser_decoder_settings():
-    """What MindDiffuser's decoders depend on (not the sampler settings)."""
-    keys = ["clip_layers", "text_tokens", "top_fraction", "voxel_fraction", "alphas"]
-    return {k: config["minddiffuser"][k] for k in keys}
-
-
-def minddiffuser_settings(method):
-    """Stage-1 sampler settings, stage-2 refinement settings, and whether stage 2 runs."""
-    m = config["minddiffuser"]
-    keys = ["num_inference_steps", "strength", "guidance_scale", "seed"]
-    return {
-        **{k: m[k] for k in keys},
-        "stage2": m["stage2"],
-        "refine": method != "minddiffuser_stage1",
-    }
-
-
-def ridge_settings():
-    """What a ridge fit depends on (target_block is an execution setting: a resource)."""
-    return {k: v for k, v in config["ridge"].items() if k != "target_block"}
+def stage_settings(section, model):
+    """The part of a config section a stage takes: the fields of its typed settings
+    (nsdrecon.settings, e.g. RidgeFit of ridge), its rerun triggers. The section's
+    other fields are execution settings (resources) or other stages'."""
+    return {key: config[section][key] for key in model.model_fields}
 
 
 def evaluate_inputs(wildcards):
@@ -206,11 +214,9 @@ def evaluate_inputs(wildcards):
 
 
 def evaluate_settings():
-    """What the metrics depend on (batch_size is an execution setting: a resource)."""
-    return {
-        **{k: v for k, v in config["evaluate"].items() if k != "batch_size"},
-        "clip_id": model_source(config["evaluate"]["clip_id"]),
-    }
+    """What the metrics depend on (nsdrecon.settings.Metrics), the CLIP folder resolved."""
+    metrics = stage_settings("evaluate", settings.Metrics)
+    return {**metrics, "clip_id": model_source(metrics["clip_id"])}
 
 
 def use_gpu():
@@ -249,6 +255,14 @@ SYNTHETIC_ROIS = [
 ]
 
 
+SYNTHETIC_TRANSFORMS = [
+    "func1pt8-to-layerB1",
+    "func1pt8-to-layerB2",
+    "func1pt8-to-layerB3",
+    "white-to-fsaverage",
+]
+
+
 def synthetic_outputs():
     files = {
         "expdesign": nsd(layout.expdesign()),
@@ -268,6 +282,17 @@ def synthetic_outputs():
             for sess in range(1, n_sessions_available() + 1):
                 key = layout.betas(s, sess, fmt, config["betas"]["version"])
                 files[f"{s}_{fmt}_{sess:02d}"] = nsd(key)
+        # toy surfaces and NSD's surface transforms (nsdrecon.synthetic.cortex)
+        for hemi in layout.HEMISPHERES:
+            for surf in ("white", "pial"):
+                files[f"{s}_{hemi}_{surf}"] = nsd(layout.surface(s, hemi, surf))
+            for name in SYNTHETIC_TRANSFORMS:
+                files[f"{s}_{hemi}_{name}"] = nsd(layout.transform(s, hemi, name))
+    # fsaverage ROI labels (of a template brain) and copies of the label tables, as NSD ships
+    for n in SYNTHETIC_ROIS:
+        files[f"fsaverage_ctab_{n}"] = nsd(layout.fsaverage_ctab(n))
+        for hemi in layout.HEMISPHERES:
+            files[f"fsaverage_{hemi}_{n}"] = nsd(layout.fsaverage_label(hemi, n))
     return files
 
 
@@ -291,18 +316,6 @@ def minddiffuser_inputs(wildcards):
     return f"results/{s}/decoders/minddiffuser_test_predictions.h5"
 
 
-def havir_settings(method):
-    """Sampler settings plus which inputs the ablation drops."""
-    r = config["reconstruct"]
-    keys = ["num_inference_steps", "strength", "guidance_scale", "mix_ratio_text"]
-    return {
-        **{k: r[k] for k in keys + ["uncond_image", "seed"]},
-        "use_structure": method != "havir_no_structure",
-        "use_text": method != "havir_no_text",
-        "use_image": method != "havir_no_image",
-    }
-
-
 def interpretability_rois(wildcards):
     """ROI volumes and label tables of the ROI groups and of the mask definition."""
     groups = config["figures"]["roi_groups"]
@@ -321,10 +334,55 @@ def ablations():
 
 def subject_note():
     """Title note for figures of subject data: says when the subjects are generated."""
-    return "synthetic data" if config["source"] == "synthetic" else ""
+    if config["source"] == "synthetic":
+        return "synthetic data"
+    return "generated data" if GENERATED else ""
+
+
+# Decoder weights on the cortex (rules/cortex.smk): NSD's surface transforms and fsaverage labels.
+CORTEX_HEMIS = list(layout.HEMISPHERES)
+CORTEX_DEPTHS = ["layerB1", "layerB2", "layerB3"]
+TO_FSAVERAGE = "white-to-fsaverage"
+
+
+def cortex_transforms(wildcards):
+    """A subject's surface transforms, named <hemi>_<layerB1|layerB2|layerB3|fsaverage>."""
+    s = wildcards.subject
+    files = {}
+    for hemi in CORTEX_HEMIS:
+        for depth in CORTEX_DEPTHS:
+            files[f"{hemi}_{depth}"] = nsd(
+                layout.transform(s, hemi, f"func1pt8-to-{depth}")
+            )
+        files[f"{hemi}_fsaverage"] = nsd(layout.transform(s, hemi, TO_FSAVERAGE))
+    return files
+
+
+def cortex_roi_names():
+    """The ROI files the outlines come from: those of figures.roi_groups."""
+    return sorted({roi for g in config["figures"]["roi_groups"] for roi in g["labels"]})
+
+
+def fsaverage_labels():
+    """NSD's fsaverage ROI labels and their tables, named label_<hemi>_<roi>, ctab_<roi>."""
+    files = {}
+    for roi in cortex_roi_names():
+        for hemi in CORTEX_HEMIS:
+            files[f"label_{hemi}_{roi}"] = nsd(layout.fsaverage_label(hemi, roi))
+        files[f"ctab_{roi}"] = nsd(layout.fsaverage_ctab(roi))
+    return files
+
+
+def cortex_note():
+    """Title note: the embedded default's decoders are trained on generated data."""
+    if config["source"] == "synthetic":
+        return "synthetic data: decoders trained on generated subjects; generated transforms, fsaverage5 as fsaverage"
+    return ""
 
 
 def final_outputs():
+    if MODALITY != "fmri":
+        return meeg_outputs()  # meeg.smk
     outputs = [
         "results/tables/metrics.tsv",
         "results/tables/metrics.md",
@@ -335,6 +393,92 @@ def final_outputs():
     outputs += expand("results/figures/masks_{subject}.png", subject=SUBJECTS)
     outputs += expand("results/figures/weights_{subject}.png", subject=SUBJECTS)
     outputs += ["results/figures/pathways.png"]
+    # decoder weights on fsaverage (NSD's transforms); the volume slices above stay
+    outputs += expand("results/figures/cortex_{subject}.png", subject=SUBJECTS)
+    outputs += ["results/figures/cortex_subjects.png"]
+    if ablations():
+        outputs += ["results/figures/ablations.png"]
+    return outputs
+
+
+# ---- EEG/MEG (rules in meeg.smk)
+# Where each file comes from when it is fetched: THINGS-MEG by key from OpenNeuro's
+# bucket; THINGS-EEG2 from OSF, which addresses files by id (meeg.download_ids).
+EEG_IMAGE_SET = [
+    "image_set/image_metadata.npy",
+    "image_set/training_images.zip",
+    "image_set/test_images.zip",
+]
+
+
+def meeg_root(key):
+    return f"{MEEG_ROOT}/{key}"
+
+
+def things_url(key):
+    """The URL of a dataset file, or "" when it cannot be fetched unattended."""
+    m = config["meeg"]
+    if MODALITY == "meg":
+        return (
+            "" if key.startswith("image_set/") else f"{m['meg_url'].rstrip('/')}/{key}"
+        )
+    file_id = m["download_ids"].get(key)
+    return f"{m['eeg_url'].rstrip('/')}/download/{file_id}/" if file_id else ""
+
+
+def things_help(key):
+    """How to get a file by hand (the error of a download job without a URL)."""
+    if MODALITY == "meg":
+        return (
+            "fetch it from OpenNeuro ds004212 (https://openneuro.org/datasets/ds004212)"
+        )
+    project = "y63gw" if key.startswith("image_set/") else "anp5v"
+    return (
+        f"THINGS-EEG2 keeps it on OSF (https://osf.io/{project}/); download it in a browser, or set "
+        f"meeg.download_ids['{key}'] to its OSF file id (the last part of its https://osf.io/<id>/ page)"
+    )
+
+
+def meeg_subject_files(subject):
+    """A subject's data files (and the image metadata and archives they index), relative to meeg.root."""
+    if MODALITY == "eeg":
+        files = [things.preprocessed_eeg(subject, split) for split in ("train", "test")]
+        return files + (EEG_IMAGE_SET[:1] if GENERATED else EEG_IMAGE_SET)
+    return [things.preprocessed_epochs(subject), things.sample_attributes(subject)]
+
+
+def meeg_subject_inputs(wildcards):
+    return {
+        f"file_{i}": meeg_root(key)
+        for i, key in enumerate(meeg_subject_files(wildcards.subject))
+    }
+
+
+def synthetic_meeg_outputs():
+    """What the generated world's job writes (its images besides): each subject's files and the truth."""
+    keys = dict.fromkeys(k for s in SUBJECTS for k in meeg_subject_files(s))
+    files = {f"file_{i}": meeg_root(k) for i, k in enumerate(keys)}
+    return {**files, "truth": meeg_root(SYNTHETIC_MARKER)}
+
+
+def meeg_response_settings():
+    """The part of `meeg` a subject's responses depend on (their rerun triggers)."""
+    keys = ["things_images", "channels", "window", "train_trials", "test_repetitions"]
+    return {k: config["meeg"][k] for k in [*keys, "decimate", "image_size", "streams"]}
+
+
+def meeg_outputs():
+    """The default target of an EEG/MEG run."""
+    outputs = [
+        "results/tables/metrics.tsv",
+        "results/tables/metrics.md",
+        "results/tables/metrics.tex",
+        "results/figures/metrics.png",
+        "results/figures/temporal_decoding.png",
+        "results/figures/topographies.png",
+    ]
+    outputs += expand("results/figures/reconstructions_{subject}.png", subject=SUBJECTS)
+    outputs += expand("results/figures/topographies_{subject}.png", subject=SUBJECTS)
     if ablations():
         outputs += ["results/figures/ablations.png"]
     return outputs

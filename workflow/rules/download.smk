@@ -44,7 +44,7 @@ if config["source"] == "synthetic":
         script:
             "../scripts/generate_synthetic_nsd.py"
 
-else:
+elif config["source"] == "nsd":
 
     # each key's log and download record (read by verify)
     DOWNLOAD_LOGS = "logs/download_nsd"

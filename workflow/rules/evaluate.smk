@@ -53,5 +53,6 @@ rule metrics_table:
         runtime=minutes(10),
     params:
         notes=[f"Diffusion models: {title_note()}." if title_note() else ""],
+        dataset=published.dataset_of(config["source"]),
     script:
         "../scripts/metrics_table.py"

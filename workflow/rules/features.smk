@@ -4,10 +4,7 @@
 
 rule stimulus_features:
     input:
-        stimuli=all_stimuli(),
-        stim_info=nsd(layout.stim_info()),
-        expdesign=nsd(layout.expdesign()),
-        captions=caption_tables(),
+        **feature_inputs(),
         model=model_inputs(config["models"]["diffusion"]["id"]),
     output:
         "results/features/versatile_diffusion.h5",
@@ -36,10 +33,7 @@ rule stimulus_features:
 
 rule minddiffuser_features:
     input:
-        stimuli=all_stimuli(),
-        stim_info=nsd(layout.stim_info()),
-        expdesign=nsd(layout.expdesign()),
-        captions=caption_tables(),
+        **feature_inputs(),
         model=model_inputs(
             config["minddiffuser"]["model"]["id"], config["minddiffuser"]["clip"]["id"]
         ),

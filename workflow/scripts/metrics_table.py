@@ -8,5 +8,6 @@ run_metrics_table(
     metrics=list(snakemake.input.metrics),
     published=snakemake.input.published,
     notes=snakemake.params.notes,
+    dataset=snakemake.params.dataset,
     outputs=dict(snakemake.output.items()),
 )

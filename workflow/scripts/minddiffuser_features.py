@@ -2,21 +2,22 @@
 
 from nsdrecon.pipeline.features import run_minddiffuser_features
 from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.settings import ModelSource
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = snakemake.resources  # device, batch size: execution settings (common.smk: execution)
+run = snakemake.resources  # device, batch size: execution settings (see DEVICE in common.smk)
 inp, p = snakemake.input, snakemake.params
 run_minddiffuser_features(
     stimuli=list(inp.stimuli),
-    stim_info=inp.stim_info,
-    expdesign=inp.expdesign,
+    stim_info=inp.get("stim_info"),  # NSD only: EEG/MEG read ids and captions from the subjects' files
+    expdesign=inp.get("expdesign"),
     captions=list(inp.captions),
     subjects=p.subjects,
     sessions=p.sessions,
     trials_per_session=p.trials_per_session,
-    model=p.model,
-    clip=p.clip,
+    model=ModelSource.model_validate(p.model),
+    clip=ModelSource.model_validate(p.clip),
     clip_layers=p.clip_layers,
     device=run.device,
     dtype=p.dtype,

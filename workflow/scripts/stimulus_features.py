@@ -2,20 +2,21 @@
 
 from nsdrecon.pipeline.features import run_stimulus_features
 from nsdrecon.runlog import configure_logging, set_threads
+from nsdrecon.settings import ModelSource
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
-run = snakemake.resources  # device, batch size: execution settings (common.smk: execution)
+run = snakemake.resources  # device, batch size: execution settings (see DEVICE in common.smk)
 inp, p = snakemake.input, snakemake.params
 run_stimulus_features(
     stimuli=inp.stimuli,
-    stim_info=inp.stim_info,
-    expdesign=inp.expdesign,
+    stim_info=inp.get("stim_info"),  # NSD only: EEG/MEG read ids and captions from the subjects' files
+    expdesign=inp.get("expdesign"),
     captions=list(inp.captions),
     subjects=p.subjects,
     sessions=p.sessions,
     trials_per_session=p.trials_per_session,
-    model=p.model,
+    model=ModelSource.model_validate(p.model),
     device=run.device,
     dtype=p.dtype,
     batch_size=run.batch_size,

@@ -15,7 +15,7 @@ from ..atomic import write_text
 from ..nsd import read_stimuli
 from ..plotting import plot_ablations, plot_metric_bars, plot_pathways, plot_reconstruction_grid
 from ..prediction_files import read_reconstructions
-from ..published import read_published_results
+from ..published import REFERENCE_NOTES, read_published_results
 from ..tables import summarize, write_tables
 
 __all__ = [
@@ -46,12 +46,16 @@ def reconstruction_panel(stimuli, recon_paths: dict, n_images: int = 8):
     return common, read_stimuli(stimuli, common), recons
 
 
-def run_metrics_table(*, metrics: list[PathLike], published: PathLike, notes: list[str], outputs: Mapping[str, PathLike]) -> None:
-    """Mean metrics per subject and method with the published rows; ``outputs``: ``tsv``, ``md``, ``tex``."""
+def run_metrics_table(
+    *, metrics: list[PathLike], published: PathLike, notes: list[str], outputs: Mapping[str, PathLike],
+    dataset: str = "nsd",
+) -> None:  # fmt: skip
+    """Mean metrics per subject and method with ``dataset``'s published rows; ``outputs``: ``tsv``, ``md``, ``tex``."""
     per_image = pd.concat([pd.read_csv(path, sep="\t") for path in metrics], ignore_index=True)
     write_tables(
         summarize(per_image), outputs["tsv"], outputs["md"], outputs["tex"],
-        references=read_published_results(published), extra_notes=notes,
+        references=read_published_results(published, dataset), extra_notes=notes,
+        reference_note=REFERENCE_NOTES[dataset],
     )  # fmt: skip
 
 

@@ -1,0 +1,25 @@
+"""EEG and MEG responses as decoder inputs, and what they say in time and space.
+
+- :mod:`.subjects`: one subject's THINGS-EEG2 or THINGS-MEG data with per-dataset image ids, image files and
+  sensor positions (:class:`SubjectResponses`).
+- :mod:`.streams`: HAVIR's structural/semantic split carried to time (channel group x time window), repetition
+  averaging, and the stream matrices in the layout of the fMRI betas.
+- :mod:`.temporal`: sliding-window ridge decoding (two-way identification per window) and decoder activation
+  patterns per channel.
+"""
+
+from nsdrecon.meeg.streams import StreamSpec, sensor_dataset, stream_betas, stream_features
+from nsdrecon.meeg.subjects import SubjectResponses, read_subject
+from nsdrecon.meeg.temporal import activation_pattern, sliding_windows, temporal_decoding
+
+__all__ = [
+    "StreamSpec",
+    "SubjectResponses",
+    "activation_pattern",
+    "read_subject",
+    "sensor_dataset",
+    "sliding_windows",
+    "stream_betas",
+    "stream_features",
+    "temporal_decoding",
+]

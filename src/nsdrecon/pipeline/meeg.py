@@ -1,0 +1,208 @@
+"""Stages of the EEG and MEG datasets (THINGS-EEG2, THINGS-MEG, and their generated worlds).
+
+``meeg_responses`` writes, per subject, exactly the files the shared stages read for NSD:
+``betas.nc`` (the streams' image x feature matrices, :mod:`nsdrecon.meeg.streams`), ``stimuli.h5`` (the
+imgBrick layout, with the dataset's image ids as ``nsd_id``) and ``captions.tsv`` ("a photo of <concept>"),
+plus ``sensors.nc`` (repetition-averaged image x channel x time) for the temporal decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import xarray as xr
+from PIL import Image
+
+from ..atomic import atomic_path, write_text
+from ..betas import NETCDF_ENGINE, save_betas
+from ..devices import resolve_device
+from ..download import download_file
+from ..feature_files import read_features
+from ..meeg import StreamSpec, read_subject, sensor_dataset, stream_betas
+from ..meeg.temporal import activation_pattern, decode_window, sliding_windows, temporal_decoding
+from ..plotting.temporal import plot_temporal_decoding, plot_topographies
+from ..settings import Meeg, RidgeFit, SyntheticMeeg, TemporalDecoding
+from ..stats import two_way_identification
+from ..things import concept_caption
+from ..things.images import IMAGE_SET
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+__all__ = [
+    "run_download_things",
+    "run_figure_temporal",
+    "run_figure_topographies",
+    "run_generate_meeg_world",
+    "run_meeg_responses",
+    "run_temporal_decoding",
+]
+
+THINGS_IMAGES_HELP = (
+    "THINGS-MEG shows the THINGS database's object images, which come in a password-protected archive: "
+    "download object_images_*.zip from https://osf.io/jum2f/ (the password is in the THINGS README there), "
+    "unzip them so that the folder holds <concept>/<concept>_<nn>s.jpg, and set meeg.things_images to it"
+)
+
+
+def run_generate_meeg_world(*, modality: str, root: PathLike, subjects: Sequence[str], synthetic: SyntheticMeeg) -> None:
+    """Write a generated THINGS-EEG2 (``eeg``) or THINGS-MEG (``meg``) world under ``root`` with its truth."""
+    from ..synthetic.things_eeg import write_synthetic_things_eeg  # only this stage generates
+    from ..synthetic.things_meg import write_synthetic_things_meg
+    from ..things import EEG_CHANNELS_17, EEG_CHANNELS_63
+
+    s = synthetic
+    common = dict(seed=s.seed, n_test_concepts=s.n_test_concepts, image_size=s.image_size, snr=s.snr)
+    if modality == "eeg":
+        write_synthetic_things_eeg(
+            root, list(subjects), n_train_concepts=s.n_concepts, n_train_exemplars=s.n_exemplars,
+            train_repetitions=s.repetitions, test_repetitions=s.test_repetitions,
+            channels=EEG_CHANNELS_17 if s.eeg_channels == 17 else EEG_CHANNELS_63, **common,
+        )  # fmt: skip
+    else:
+        write_synthetic_things_meg(
+            root, list(subjects), n_concepts=s.n_concepts, n_exemplars=s.n_exemplars, n_sensors=s.n_sensors, **common
+        )
+
+
+def run_download_things(*, key: str, url: str | None, help_text: str, parallel: int, retries: int, out_path: PathLike) -> None:
+    """Fetch one dataset file with the verified, resumable downloader; without a URL, fail saying how to get it."""
+    if not url:
+        raise RuntimeError(f"{key} cannot be fetched unattended: {help_text}; put it at {out_path} and rerun")
+    download_file(url, out_path, parallel=parallel, retries=retries)
+
+
+def _open_image(path: Path, help_text: str) -> Image.Image:
+    """An image file, or the same member of a zip archive next to one of its folders (``training_images.zip``)."""
+    if path.exists():
+        return Image.open(path)
+    for folder in path.parents:
+        archive = folder.with_name(folder.name + ".zip")
+        if archive.exists():
+            with zipfile.ZipFile(archive) as zf:
+                member = path.relative_to(folder.parent).as_posix()
+                if member in zf.namelist():
+                    with zf.open(member) as handle:
+                        image = Image.open(handle)
+                        image.load()
+                        return image
+    raise FileNotFoundError(f"stimulus image {path} not found: {help_text}")
+
+
+def _write_stimuli(out_path: PathLike, ids: np.ndarray, files: np.ndarray, size: int, help_text: str) -> None:
+    """``imgBrick`` uint8 (N, size, size, 3) and sorted ``nsd_id`` (the layout of nsdrecon.nsd.stimulus_subset)."""
+    order = np.argsort(ids)
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("nsd_id", data=ids[order].astype(np.int64))
+        brick = f.create_dataset("imgBrick", shape=(len(ids), size, size, 3), dtype=np.uint8, chunks=(1, size, size, 3))
+        for row, k in enumerate(order):
+            image = _open_image(Path(files[k]), help_text).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+            brick[row] = np.asarray(image)
+
+
+def run_meeg_responses(
+    *, modality: str, root: PathLike, subject: str, meeg: Meeg, outputs: Mapping[str, PathLike]
+) -> None:
+    """A subject's stream matrices, sensor responses, stimuli and captions.
+
+    ``outputs``: ``betas`` (NetCDF), ``sensors`` (NetCDF), ``stimuli`` (HDF5), ``captions`` (TSV).
+    """
+    help_text = (
+        THINGS_IMAGES_HELP if modality == "meg"
+        else "THINGS-EEG2's image set is training_images.zip, test_images.zip and image_metadata.npy of "
+        f"https://osf.io/y63gw/, under {Path(root) / IMAGE_SET}"
+    )  # fmt: skip
+    if modality == "meg" and not Path(meeg.things_images).is_dir():
+        raise FileNotFoundError(f"meeg.things_images folder {meeg.things_images!r} not found. {THINGS_IMAGES_HELP}")
+    responses = read_subject(
+        modality, root, subject, things_images=meeg.things_images, channels=meeg.channels, window=tuple(meeg.window)
+    )
+    streams = {name: StreamSpec(s.channels, tuple(s.window)) for name, s in meeg.streams}
+    save_betas(
+        stream_betas(
+            responses, streams, subject=subject, train_trials=meeg.train_trials,
+            test_repetitions=meeg.test_repetitions, decimate=meeg.decimate,
+        ),
+        outputs["betas"],
+    )  # fmt: skip
+    save_betas(sensor_dataset(responses, subject=subject, test_repetitions=meeg.test_repetitions), outputs["sensors"])
+    ids = np.concatenate([responses.train_ids, responses.test_ids])
+    files = np.concatenate([responses.train_images, responses.test_images])
+    _write_stimuli(outputs["stimuli"], ids, files, meeg.image_size, help_text)
+    concepts = np.concatenate([responses.train.concepts, responses.test.concepts])
+    table = pd.DataFrame({"nsd_id": ids, "caption": [concept_caption(c) for c in concepts]}).sort_values("nsd_id")
+    write_text(outputs["captions"], table.to_csv(sep="\t", index=False))
+    logger.info("%s: %d images, stimuli %d px", subject, len(ids), meeg.image_size)
+
+
+def run_temporal_decoding(
+    *, sensors: PathLike, features: PathLike, temporal: TemporalDecoding, ridge: RidgeFit, device: str,
+    outputs: Mapping[str, PathLike],
+) -> None:  # fmt: skip
+    """Sliding-window decoding of each target (``outputs["scores"]``, TSV) and activation patterns per
+    topography window (``outputs["patterns"]``, NetCDF: target x window x channel, with sensor positions)."""
+    dev = resolve_device(device)
+    with xr.open_dataset(sensors, engine=NETCDF_ENGINE) as ds:
+        ds = ds.load()
+    split, ids = ds["split"].to_numpy(), ds["nsd_id"].to_numpy()
+    data, times = ds["response"].to_numpy(), ds["time"].to_numpy()
+    train, test = split == "train", split == "test"
+    targets = {}
+    for name in temporal.targets:
+        values = read_features(features, [name], ids)[name]
+        targets[name] = (values[train], values[test])
+    windows = sliding_windows(times, temporal.width_s, temporal.step_s)
+    scores = temporal_decoding(
+        data[train], data[test], times, targets, windows, alphas=ridge.alphas, cv=ridge.cv_splits, device=dev
+    )
+    scores.insert(0, "subject", ds.attrs["subject"])
+    write_text(outputs["scores"], scores.to_csv(sep="\t", index=False))
+
+    n_channels = data.shape[1]
+    patterns = np.zeros((len(targets), len(temporal.topography_windows), n_channels))
+    accuracy = np.zeros(patterns.shape[:2])
+    for j, window in enumerate(temporal.topography_windows):
+        samples = np.flatnonzero((times >= window[0] - 1e-9) & (times <= window[1] + 1e-9))
+        if not len(samples):
+            raise ValueError(f"{sensors}: topography window {window} holds no sample of {times[0]:g} ... {times[-1]:g} s")
+        X, X_test = data[train][..., samples].reshape(train.sum(), -1), data[test][..., samples].reshape(test.sum(), -1)
+        for i, (name, (y_train, y_test)) in enumerate(targets.items()):
+            Y = y_train.reshape(len(y_train), -1)
+            pred_test, pred_train = decode_window(
+                X, X_test, Y, alphas=ridge.alphas, cv=ridge.cv_splits, device=dev, predict_train=True
+            )
+            patterns[i, j] = activation_pattern(X, pred_train, n_channels)
+            accuracy[i, j] = two_way_identification(y_test.reshape(len(y_test), -1), pred_test).mean()
+    result = xr.Dataset(
+        {"pattern": (("target", "window", "channel"), patterns), "two_way": (("target", "window"), accuracy)},
+        coords={
+            "target": list(targets), "window_start": ("window", [w[0] for w in temporal.topography_windows]),
+            "window_end": ("window", [w[1] for w in temporal.topography_windows]),
+            "channel": ds["channel"].to_numpy(), "position": (("channel", "xyz"), ds["position"].to_numpy()),
+        },
+        attrs={"subject": ds.attrs["subject"], "ch_type": ds.attrs["ch_type"]},
+    )  # fmt: skip
+    save_betas(result, outputs["patterns"])
+
+
+def run_figure_temporal(*, scores: Sequence[PathLike], title_note: str, out_png: PathLike, out_pdf: PathLike) -> None:
+    """Two-way identification over time per target: every subject and their mean."""
+    table = pd.concat([pd.read_csv(path, sep="\t") for path in scores], ignore_index=True)
+    plot_temporal_decoding(table, out_png, out_pdf, title_note=title_note)
+
+
+def run_figure_topographies(*, patterns: Sequence[PathLike], title_note: str, out_png: PathLike, out_pdf: PathLike) -> None:
+    """Activation patterns per target and window on the sensor layout: one subject, or the mean of several."""
+    datasets = []
+    for path in patterns:
+        with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+            datasets.append(ds.load())
+    plot_topographies(datasets, out_png, out_pdf, title_note=title_note)
