@@ -401,30 +401,45 @@ def test_the_tiny_default_asks_for_tiny_memory(slurm_runs):
     assert max(memory for _, memory in jobs) <= 4000, sorted(jobs, key=lambda job: -job[1])[:5]
 
 
+NETWORK_TARGETS = ["results/subj01/stimuli.h5", "results/subj01/betas.nc"]
+
+
+def nsd_like_config() -> dict:
+    """The small config with NSD's 750 trials per session (what `source: nsd` assumes; 500 images x 3 = 2
+    sessions), of which one is used."""
+    cfg = copy.deepcopy(slurm_config())
+    cfg["synthetic"].update(n_images_per_subject=500, trials_per_session=750)
+    cfg["betas"]["sessions"] = 1
+    return cfg
+
+
 @pytest.fixture(scope="module")
-def network_run(slurm_runs, local_run, tmp_path_factory):
-    """`source: nsd` through SLURM, the bucket being the generated dataset served on 127.0.0.1;
-    the SLURM job ids submitted before it, and the run."""
-    workdir = tmp_path_factory.mktemp("slurm_nsd")
-    generated = local_run / "resources/synthetic_nsd"
+def network_run(slurm_cluster, tmp_path_factory):
+    """A generated dataset and a local run of the network targets from it (`source: synthetic`); then the same
+    targets through SLURM with `source: nsd`, its bucket that dataset served on 127.0.0.1. Returns both
+    workdirs, the SLURM job ids submitted before the SLURM run, and that run."""
+    reference = tmp_path_factory.mktemp("nsd_reference")
+    write_config(reference, nsd_like_config())
+    local = snakemake(reference, "--cores", str(THREADS), *NETWORK_TARGETS)
+    assert local.returncode == 0, local.stderr[-3000:]
+    generated = reference / "resources/synthetic_nsd"
     bucket = {p.relative_to(generated).as_posix(): p.read_bytes() for p in generated.rglob("*") if p.is_file()}
+    workdir = tmp_path_factory.mktemp("slurm_nsd")
     before = set(slurm_jobs())
     with FileServer(bucket) as server:
-        cfg = copy.deepcopy(slurm_config())
-        cfg.update(source="nsd", nsd_root="nsd", nsd_url=server.url)
-        write_config(workdir, cfg)
+        write_config(workdir, {**nsd_like_config(), "source": "nsd", "nsd_root": "nsd", "nsd_url": server.url})
         profiles = ["--profile", user_profile(workdir / "profile_user"), "--profile", this_box_profile(workdir / "profile_box")]
-        result = snakemake(workdir, *profiles, "--verbose", "results/subj01/stimuli.h5", "results/subj01/betas.nc")
+        result = snakemake(workdir, *profiles, "--verbose", *NETWORK_TARGETS)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    return workdir, before, result
+    return workdir, reference, before
 
 
-def test_rules_touching_the_network_never_go_to_slurm(network_run, local_run):
-    workdir, before, _ = network_run
+def test_rules_touching_the_network_never_go_to_slurm(network_run):
+    workdir, reference, before = network_run
     submitted = Counter(rule for job_id, (rule, _) in slurm_jobs().items() if job_id not in before)
     assert submitted == Counter(masks=1, betas=1)  # downloads and the stimulus subset ran on this host
     assert len(list((workdir / "logs/download_nsd").rglob("*.json"))) >= 6  # one record per fetched key
-    with h5py.File(workdir / "results/subj01/stimuli.h5") as ours, h5py.File(local_run / "results/subj01/stimuli.h5") as theirs:
+    with h5py.File(workdir / NETWORK_TARGETS[0]) as ours, h5py.File(reference / NETWORK_TARGETS[0]) as theirs:
         np.testing.assert_array_equal(ours["imgBrick"][()], theirs["imgBrick"][()])
-    with xr.open_dataset(workdir / "results/subj01/betas.nc") as ours, xr.open_dataset(local_run / "results/subj01/betas.nc") as theirs:
+    with xr.open_dataset(workdir / NETWORK_TARGETS[1]) as ours, xr.open_dataset(reference / NETWORK_TARGETS[1]) as theirs:
         xr.testing.assert_equal(ours, theirs)

@@ -141,7 +141,7 @@ def test_minddiffuser_decodes_and_refines(run, shapes):
     losses = read_stage2_losses(run / "results/subj01/minddiffuser/reconstructions.h5")
     assert losses.shape == (n_test, merged_config()["minddiffuser"]["stage2"]["steps"] + 1)
     assert losses[:, -1].mean() < losses[:, 0].mean(), losses  # stage 2 lowers its feature loss
-    assert read_stage2_losses(run / "results/subj01/minddiffuser_stage1/reconstructions.h5") is None
+    assert read_stage2_losses(run / "results/subj01/pixel_ridge/reconstructions.h5") is None  # no stage 2
 
 
 def test_oracles_reconstruct_from_the_true_features(run):

@@ -45,7 +45,7 @@ def plot_temporal_decoding(
     colours = _target_colours(targets)
     panels = (("two_way", 100, "two-way identification (%)", 50), ("feature_r", 1, "feature-wise r", 0))
     with paper_style():
-        fig = new_figure(FULL_WIDTH_IN, 2.9)
+        fig = new_figure(FULL_WIDTH_IN, 3.4)
         axes = fig.subplots(1, 2)
         for ax, (column, scale, label, chance) in zip(axes, panels):
             for target in targets:
@@ -62,7 +62,7 @@ def plot_temporal_decoding(
             ax.axvline(0, color="black", lw=0.5)
             ax.set_xlabel("window centre (s from stimulus onset)")
             ax.set_ylabel(label)
-            ax.legend(frameon=False, loc="upper right", fontsize=6)
+            ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6)  # below: no curve hidden
         who = f"mean of {len(subjects)} subjects (thin: each)" if len(subjects) > 1 else subjects[0]
         set_title(fig, f"Decoding over time, sliding-window ridge on the test images; {who}", title_note)
         save_figure(fig, out_png, out_pdf)

@@ -146,7 +146,11 @@ def native_hemisphere(rng: np.random.Generator, geometry: SubjectGeometry, hemi:
 def _write_surface(path: Path, voxels: np.ndarray, faces: np.ndarray, affine: np.ndarray) -> None:
     mm = voxels @ affine[:3, :3].T + affine[:3, 3]
     with atomic_path(path) as tmp:
-        nib.freesurfer.write_geometry(str(tmp), mm.astype(np.float32), faces.astype(np.int32))
+        # a fixed stamp: nibabel's default names the user and the time, and the generated files must be the
+        # same bytes on every run (the SLURM test compares them with a local run's)
+        nib.freesurfer.write_geometry(
+            str(tmp), mm.astype(np.float32), faces.astype(np.int32), create_stamp="created by nsdrecon.synthetic"
+        )
 
 
 def write_subject_cortex(root: Path, subject: str, geometry: SubjectGeometry, rng: np.random.Generator) -> list[Path]:
