@@ -10,6 +10,11 @@ from snakemake.utils import validate
 # to src/nsdrecon (Snakemake puts a script's folder on its path).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from nsdrecon import layout, published, settings, things  # noqa: E402
+from nsdrecon.cortex.transforms import (
+    DEPTHS,
+    TO_FSAVERAGE,
+    volume_to_surface_name,
+)  # noqa: E402
 from nsdrecon.hub import model_files  # noqa: E402
 from nsdrecon.job_resources import memory, minutes  # noqa: E402
 from nsdrecon.config_checks import (
@@ -255,12 +260,8 @@ SYNTHETIC_ROIS = [
 ]
 
 
-SYNTHETIC_TRANSFORMS = [
-    "func1pt8-to-layerB1",
-    "func1pt8-to-layerB2",
-    "func1pt8-to-layerB3",
-    "white-to-fsaverage",
-]
+# NSD's surface transforms of a subject: volume to each depth surface, white surface to fsaverage
+SURFACE_TRANSFORMS = [*map(volume_to_surface_name, DEPTHS), TO_FSAVERAGE]
 
 
 def synthetic_outputs():
@@ -286,7 +287,7 @@ def synthetic_outputs():
         for hemi in layout.HEMISPHERES:
             for surf in ("white", "pial"):
                 files[f"{s}_{hemi}_{surf}"] = nsd(layout.surface(s, hemi, surf))
-            for name in SYNTHETIC_TRANSFORMS:
+            for name in SURFACE_TRANSFORMS:
                 files[f"{s}_{hemi}_{name}"] = nsd(layout.transform(s, hemi, name))
     # fsaverage ROI labels (of a template brain) and copies of the label tables, as NSD ships
     for n in SYNTHETIC_ROIS:
@@ -340,19 +341,16 @@ def subject_note():
 
 
 # Decoder weights on the cortex (rules/cortex.smk): NSD's surface transforms and fsaverage labels.
-CORTEX_HEMIS = list(layout.HEMISPHERES)
-CORTEX_DEPTHS = ["layerB1", "layerB2", "layerB3"]
-TO_FSAVERAGE = "white-to-fsaverage"
 
 
 def cortex_transforms(wildcards):
     """A subject's surface transforms, named <hemi>_<layerB1|layerB2|layerB3|fsaverage>."""
     s = wildcards.subject
     files = {}
-    for hemi in CORTEX_HEMIS:
-        for depth in CORTEX_DEPTHS:
+    for hemi in layout.HEMISPHERES:
+        for depth in DEPTHS:
             files[f"{hemi}_{depth}"] = nsd(
-                layout.transform(s, hemi, f"func1pt8-to-{depth}")
+                layout.transform(s, hemi, volume_to_surface_name(depth))
             )
         files[f"{hemi}_fsaverage"] = nsd(layout.transform(s, hemi, TO_FSAVERAGE))
     return files
@@ -367,7 +365,7 @@ def fsaverage_labels():
     """NSD's fsaverage ROI labels and their tables, named label_<hemi>_<roi>, ctab_<roi>."""
     files = {}
     for roi in cortex_roi_names():
-        for hemi in CORTEX_HEMIS:
+        for hemi in layout.HEMISPHERES:
             files[f"label_{hemi}_{roi}"] = nsd(layout.fsaverage_label(hemi, roi))
         files[f"ctab_{roi}"] = nsd(layout.fsaverage_ctab(roi))
     return files

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 from nsdrecon.atomic import atomic_path
+from nsdrecon.layout import HEMISPHERES
 
 __all__ = [
     "DEPTHS",
@@ -52,7 +53,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-HEMISPHERES = ("lh", "rh")
 DEPTHS = ("layerB1", "layerB2", "layerB3")
 DEPTH_FRACTIONS = {"layerB1": 0.25, "layerB2": 0.5, "layerB3": 0.75}
 """Where each depth surface lies, as a fraction of the distance from pial (0) to white (1)."""

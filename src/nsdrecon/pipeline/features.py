@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 
-import h5py
 import numpy as np
 import pandas as pd
 
@@ -20,6 +19,7 @@ from ..models import (
 from ..nsd import read_captions, read_expdesign, read_stim_info, trial_table
 from ..nsd.stimuli import StimulusImages
 from ..features import compute_minddiffuser_features, compute_stimulus_features
+from ..fileformats import open_hdf5
 from ..settings import ModelSource
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def stimulus_ids(stimuli) -> np.ndarray:
     paths = [stimuli] if isinstance(stimuli, (str, os.PathLike)) else list(stimuli)
     ids = []
     for path in paths:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:  # names a missing or damaged file
             if "nsd_id" not in f:
                 raise ValueError(f"{path}: no 'nsd_id' dataset; found {list(f)}")
             ids.append(f["nsd_id"][:])
