@@ -21,7 +21,9 @@ class Faults:
     statuses: list[int] = field(default_factory=list)  # returned (and consumed) one per GET/HEAD
     drop_after: list[int] = field(default_factory=list)  # per GET: close after this many body bytes
     corrupt: int = 0  # the next N GET bodies have their first byte flipped
+    corrupt_prefix: str = ""  # ... only those of paths starting so
     ignore_range: bool = False
+    refuse_head: bool = False  # HEAD answers 405 (some storage servers)
     broken_after: int | None = None  # every GET after this many answers 503 (a server going down)
     etag: str | None = "md5"  # "md5" (S3 single part), None, or any fixed string
     gets: int = 0
@@ -67,6 +69,11 @@ class FileServer:
             def do_HEAD(self):
                 if self._status_fault():
                     return
+                if server.faults.refuse_head:
+                    self.send_response(405)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = server.files.get(self.path.lstrip("/"))
                 if body is None:
                     self.send_error(404)
@@ -108,7 +115,7 @@ class FileServer:
                     self.send_response(200)
                 payload = body[start:stop]
                 with faults.lock:
-                    if faults.corrupt and payload:
+                    if faults.corrupt and payload and self.path.lstrip("/").startswith(faults.corrupt_prefix):
                         faults.corrupt -= 1
                         payload = bytes([payload[0] ^ 0xFF]) + payload[1:]
                 self.send_header("Content-Length", str(len(payload)))
@@ -130,6 +137,11 @@ class FileServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def add(self, files: dict[str, bytes]) -> None:
+        """Serve more files (ones whose contents name the server's own address, such as API listings)."""
+        self.md5.update({id(body): hashlib.md5(body).hexdigest() for body in files.values()})
+        self.files.update(files)
 
     @property
     def url(self) -> str:

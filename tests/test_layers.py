@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "nsdrecon"
 LAYERS = {
     "foundations": {
         "__init__", "atomic", "layout", "devices", "seeding", "hub", "fileformats", "h5io", "resumable",
-        "download", "download_records", "remote", "nsd", "things", "ridge", "stats", "images", "feature_files", "prediction_files", "settings",
+        "download", "download_records", "remote", "osf", "nsd", "things", "ridge", "stats", "images", "feature_files", "prediction_files", "settings",
         "cortex",
     },
     "models": {"models"},

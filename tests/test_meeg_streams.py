@@ -11,7 +11,6 @@ from nsdrecon import settings
 from nsdrecon.meeg import StreamSpec, activation_pattern, sliding_windows, stream_features, temporal_decoding
 from nsdrecon.meeg.streams import stream_betas
 from nsdrecon.meeg.subjects import SubjectResponses, eeg_positions
-from nsdrecon.pipeline.meeg import run_download_things
 from nsdrecon.published import read_published_results
 from nsdrecon.things.sensor_data import SensorData
 
@@ -121,11 +120,3 @@ def test_dataset_configs_hold_only_what_differs_and_fit_the_models(name):
 
     merged = settings.load(merge(default, cfg))
     assert settings.modality(merged.source) == name.split("_")[1]
-
-
-def test_a_file_without_an_address_stops_its_download_naming_it(tmp_path):
-    with pytest.raises(RuntimeError, match=r"preprocessed_data/sub-01/x.npy cannot be fetched unattended: get it"):
-        run_download_things(
-            key="preprocessed_data/sub-01/x.npy", url="", help_text="get it", parallel=1, retries=0,
-            out_path=tmp_path / "x.npy",
-        )  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from nsdrecon.synthetic.things_meg import IMAGES, write_synthetic_things_meg
-from nsdrecon.things import preprocessed_epochs, read_sample_attributes, read_things_meg, sample_attributes
+from nsdrecon.things import epoch_files, preprocessed_epochs, read_sample_attributes, read_things_meg, sample_attributes
 from nsdrecon.things.meg import CATCH_EVENT
 
 WORLD = dict(n_concepts=16, n_exemplars=3, n_test_concepts=4, n_catch=5, n_sensors=20, image_size=32)
@@ -36,6 +36,21 @@ def test_epochs_read_with_mne_hold_catch_trials_and_the_trial_table(world):
     pd.testing.assert_frame_equal(table, epochs.metadata.reset_index(drop=True), check_dtype=False)
     shown = table["trial_type"] != "catch"
     np.testing.assert_array_equal(table.loc[shown, "things_image_nr"].astype(int), epochs.events[shown.to_numpy(), 2])
+
+
+def test_epochs_are_split_over_the_real_sets_files(world, tmp_path):
+    """As in ds004212, the first file and three continuation files, which mne.read_epochs follows by name."""
+    folder = world / "derivatives/preprocessed"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(name.rsplit("/", 1)[1] for name in epoch_files(1))
+    assert [name.rsplit("/", 1)[1] for name in epoch_files(1)][1:] == [f"preprocessed_P1-epo-{k}.fif" for k in (1, 2, 3)]
+    sizes = [(world / name).stat().st_size for name in epoch_files(1)]
+    assert min(sizes) > 0.5 * max(sizes)  # the data are spread over all four, not one big part and three stubs
+    broken = tmp_path / "derivatives/preprocessed"
+    broken.mkdir(parents=True)
+    for name in epoch_files(1)[:2] + epoch_files(1)[3:]:
+        (broken / name.rsplit("/", 1)[1]).symlink_to(world / name)
+    with pytest.raises(FileNotFoundError, match=r"its continuation file .*preprocessed_P1-epo-2.fif is missing"):
+        read_things_meg(tmp_path / preprocessed_epochs(1))
 
 
 def test_reader_drops_catch_trials_and_splits_as_atm(world):

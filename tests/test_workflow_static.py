@@ -58,8 +58,12 @@ def test_things_dags_build_without_data(name, n_subjects, modality):
     assert counts["train_decoder"] == 2 * n_subjects and counts["train_minddiffuser_decoder"] == n_subjects
     assert counts["reconstruct_havir"] == 5 * n_subjects and counts["reconstruct_minddiffuser"] == 3 * n_subjects
     assert counts["stimulus_features"] == counts["minddiffuser_features"] == counts["figure_temporal"] == 1
-    # every subject's data files (EEG: 2 each and the image set's 3; MEG: epochs and sample attributes)
-    assert counts["download_things"] == (2 * n_subjects + 3 if modality == "eeg" else 2 * n_subjects)
+    # every subject's data files (EEG: one archive each and the image set's 3 files; MEG: 4 epochs files and
+    # the sample attributes each)
+    if modality == "eeg":
+        assert counts["download_eeg_subject"] == n_subjects and counts["download_osf"] == 3
+    else:
+        assert counts["download_things"] == 5 * n_subjects
     assert not {"masks", "betas", "download_nsd", "subset_stimuli", "voxel_weights"} & set(counts)
     assert set(files["rule"]) == set(counts) - {"all"}
 

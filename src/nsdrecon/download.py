@@ -2,7 +2,9 @@
 
 A file only appears under its final name once all of its bytes arrived, their
 count equals the server's ``Content-Length`` and, where the server's ``ETag``
-is an S3 MD5 (single or multipart upload), their checksum matches. Until then
+is an S3 MD5 (single or multipart upload), their checksum matches; a caller
+that knows the file's size and SHA-256 from a listing (OSF's API gives both)
+passes them as :class:`Expected`, and those are checked instead. Until then
 the bytes live in ``<name>.part`` and the byte intervals already received in
 ``<name>.part.json``; the next attempt fetches only the missing intervals with
 HTTP range requests, over ``parallel`` connections at once for large files.
@@ -88,6 +90,14 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """A file's size and hex SHA-256 as a listing announces them (either may be unknown)."""
+
+    size: int | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class RemoteInfo:
     size: int | None  # Content-Length, None when the server gives none
     etag: str | None  # without quotes
@@ -112,8 +122,11 @@ def http_error(url: str, status: int) -> Exception:
 
 
 def remote_info(session: requests.Session, url: str, timeout: float) -> RemoteInfo:
-    """Size, ETag and range support announced by the server (one HEAD request)."""
+    """Size, ETag and range support announced by the server (one HEAD request; a GET's headers where HEAD is refused)."""
     r = session.head(url, allow_redirects=True, timeout=timeout)
+    if r.status_code == 405:
+        with session.get(url, allow_redirects=True, timeout=timeout, stream=True) as r:
+            pass  # the body is never read: closing drops the connection
     if r.status_code >= 400:
         raise http_error(url, r.status_code)
     length = r.headers.get("Content-Length")
@@ -136,6 +149,7 @@ def download_file(
     session: requests.Session | None = None,
     progress: bool = True,
     min_segment: int = MIN_SEGMENT,
+    expected: Expected = Expected(),
 ) -> DownloadResult:
     """Fetch ``url`` to ``dest`` with resume, parallel ranges, size/checksum verification and retries.
 
@@ -146,6 +160,9 @@ def download_file(
         ``2 * min_segment`` use one.
     retries, backoff, timeout
         See :class:`RetryPolicy`.
+    expected : Expected
+        Size and SHA-256 from a listing: a server announcing another size fails at once; bytes with
+        another SHA-256 are discarded and fetched again.
 
     A ``dest`` whose size equals the server's length (and whose MD5 matches an
     S3 ETag, when there is one) is kept as is and nothing is fetched.
@@ -159,9 +176,9 @@ def download_file(
     start = time.monotonic()
 
     def attempt() -> DownloadResult:
-        info = remote_info(session, url, timeout)
+        info = _with_expected(url, remote_info(session, url, timeout), expected)
         if dest.exists():
-            kept = _verify_existing(dest, info)
+            kept = _verify_existing(dest, info, expected.sha256)
             if kept is not None:
                 return kept
         ranges = info.ranges and ranges_work[0]
@@ -174,7 +191,7 @@ def download_file(
         got = partial.path.stat().st_size
         if info.size is not None and (got != info.size or partial.missing()):
             raise TransientError(f"{url}: received {partial.have()} bytes, server announced {info.size}")
-        checksum = _checksum_note(partial.path, info.etag, got)
+        checksum = _checksum_note(partial.path, info.etag, got, expected.sha256)
         if checksum.startswith("MISMATCH"):
             partial.discard()
             raise TransientError(f"{url}: {checksum}; discarded the partial download")
@@ -190,11 +207,22 @@ def download_file(
     return policy.run(url, attempt)
 
 
-def _verify_existing(dest: Path, info: RemoteInfo) -> DownloadResult | None:
+def _with_expected(url: str, info: RemoteInfo, expected: Expected) -> RemoteInfo:
+    """``info`` with the listing's size where the server announces none; a contradiction is permanent."""
+    if expected.size is None:
+        return info
+    if info.size is None:
+        return RemoteInfo(expected.size, info.etag, info.ranges)
+    if info.size != expected.size:
+        raise PermanentError(f"{url}: the server announces {info.size} bytes, the listing {expected.size}")
+    return info
+
+
+def _verify_existing(dest: Path, info: RemoteInfo, sha256: str | None) -> DownloadResult | None:
     """The skip result for a complete, verified ``dest``; None (after removing it) otherwise."""
     size = dest.stat().st_size
     if info.size is not None and size == info.size:
-        checksum = _checksum_note(dest, info.etag, size)
+        checksum = _checksum_note(dest, info.etag, size, sha256)
         if not checksum.startswith("MISMATCH"):
             logger.info("complete, skipped: %s (%d bytes, %s)", dest, size, checksum)
             return DownloadResult(dest, size, fetched=False, checksum=checksum)
@@ -365,14 +393,23 @@ def _md5_parts(path: Path, part_size: int) -> list[bytes]:
     return digests
 
 
-def _checksum_note(path: Path, etag: str | None, size: int) -> str:
-    """Check ``path`` against an S3 ETag: ``md5 ok``, ``MISMATCH ...`` or why it could not be checked.
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _checksum_note(path: Path, etag: str | None, size: int, sha256: str | None = None) -> str:
+    """Check ``path`` against a listed SHA-256 or an S3 ETag: ``... ok``, ``MISMATCH ...`` or why it could not be.
 
     A single-part S3 upload's ETag is the MD5 of the bytes; a multipart one is
     ``md5(concat(md5(part)...))-N``. The part size is not announced, so the
     power-of-two MiB sizes that give N parts are tried (aws-cli/boto3 default:
     8 MiB); when none fits, only the size was checked.
     """
+    if sha256:
+        got = sha256_file(path)
+        return "sha256 ok" if got == sha256.lower() else f"MISMATCH: sha256 {got} != listed {sha256}"
     if not etag:
         return "size only: no ETag"
     digest, _, count = etag.partition("-")

@@ -10,7 +10,6 @@ verify``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -19,24 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from nsdrecon.atomic import write_text
-from nsdrecon.download import DownloadResult
+from nsdrecon.download import DownloadResult, sha256_file
 
 __all__ = ["DownloadChanged", "check_downloads", "read_record", "sha256_file", "verify_records", "write_record"]
-
-MIB = 1 << 20
 
 
 class DownloadChanged(ValueError):
     """Downloaded files that no longer match their records (or no records at all); the message names them."""
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(MIB):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_record(record_path: str | os.PathLike, key: str, url: str, result: DownloadResult) -> dict:

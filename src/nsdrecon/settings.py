@@ -492,10 +492,8 @@ class Meeg(Section):
     """local folder of the dataset in its own layout (THINGS-EEG2: `preprocessed_data/sub-XX/...`, `image_set/...`; THINGS-MEG: `derivatives/preprocessed/...`, `sourcedata/...`)."""
     things_images: str = "resources/things_images"
     """THINGS-MEG only: the THINGS database's object images, `<concept>/<concept>_<nn>s.jpg` (password-protected archive on OSF `jum2f`, fetched by hand; a missing folder stops the run saying so)."""
-    eeg_url: str = Field("https://osf.io/", pattern=r"^https?://")
-    """THINGS-EEG2's OSF host (preprocessed data `anp5v`, images `y63gw`); OSF addresses files by id, listed in `download_ids` (changing it reruns nothing)."""
-    download_ids: dict[str, str] = Field(default_factory=dict)
-    """THINGS-EEG2: file (relative to `root`) -> its OSF file id (`https://osf.io/download/<id>/`); a needed file with no id stops its download job naming the file and where to get it by hand."""
+    osf_api: str = Field("https://api.osf.io/v2/", pattern=r"^https?://")
+    """OSF's API, where THINGS-EEG2's files are found by name (preprocessed data: project `anp5v`, one `sub-XX.zip` a subject; images: project `y63gw`) with the size and SHA-256 they are checked against (changing it reruns nothing)."""
     meg_url: str = Field("https://s3.amazonaws.com/openneuro.org/ds004212/", pattern=r"^https?://")
     """THINGS-MEG's OpenNeuro bucket (ds004212), fetched by key (changing it reruns nothing)."""
     channels: list[str] | None = None

@@ -401,48 +401,29 @@ def final_outputs():
 
 # ---- EEG/MEG (rules in meeg.smk)
 # Where each file comes from when it is fetched: THINGS-MEG by key from OpenNeuro's
-# bucket; THINGS-EEG2 from OSF, which addresses files by id (meeg.download_ids).
-EEG_IMAGE_SET = [
-    "image_set/image_metadata.npy",
-    "image_set/training_images.zip",
-    "image_set/test_images.zip",
-]
+# bucket; THINGS-EEG2 from OSF, found by name through its API (meeg.osf_api).
 
 
 def meeg_root(key):
     return f"{MEEG_ROOT}/{key}"
 
 
-def things_url(key):
-    """The URL of a dataset file, or "" when it cannot be fetched unattended."""
-    m = config["meeg"]
-    if MODALITY == "meg":
-        return (
-            "" if key.startswith("image_set/") else f"{m['meg_url'].rstrip('/')}/{key}"
-        )
-    file_id = m["download_ids"].get(key)
-    return f"{m['eeg_url'].rstrip('/')}/download/{file_id}/" if file_id else ""
+def meg_url(key):
+    return f"{config['meeg']['meg_url'].rstrip('/')}/{key}"
 
 
-def things_help(key):
-    """How to get a file by hand (the error of a download job without a URL)."""
-    if MODALITY == "meg":
-        return (
-            "fetch it from OpenNeuro ds004212 (https://openneuro.org/datasets/ds004212)"
-        )
-    project = "y63gw" if key.startswith("image_set/") else "anp5v"
-    return (
-        f"THINGS-EEG2 keeps it on OSF (https://osf.io/{project}/); download it in a browser, or set "
-        f"meeg.download_ids['{key}'] to its OSF file id (the last part of its https://osf.io/<id>/ page)"
-    )
+def eeg_subject_file(split):
+    """A THINGS-EEG2 subject's file of one split, with a {subject} wildcard."""
+    return meeg_root(things.preprocessed_eeg(1, split).replace("sub-01", "{subject}"))
 
 
 def meeg_subject_files(subject):
     """A subject's data files (and the image metadata and archives they index), relative to meeg.root."""
     if MODALITY == "eeg":
         files = [things.preprocessed_eeg(subject, split) for split in ("train", "test")]
-        return files + (EEG_IMAGE_SET[:1] if GENERATED else EEG_IMAGE_SET)
-    return [things.preprocessed_epochs(subject), things.sample_attributes(subject)]
+        image_set = list(things.IMAGE_SET_FILES)
+        return files + (image_set[:1] if GENERATED else image_set)
+    return [*things.epoch_files(subject), things.sample_attributes(subject)]
 
 
 def meeg_subject_inputs(wildcards):

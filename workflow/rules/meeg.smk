@@ -35,7 +35,7 @@ if MODALITY != "fmri":
             script:
                 "../scripts/generate_synthetic_meeg.py"
 
-    else:
+    elif MODALITY == "meg":
 
         localrules:
             download_things,
@@ -46,22 +46,71 @@ if MODALITY != "fmri":
             log:
                 "logs/download_things/{key}.log",
             wildcard_constraints:
-                key=r"(preprocessed_data|image_set|derivatives|sourcedata)/.+",
+                key=r"(derivatives|sourcedata)/.+",
             retries: 2
             conda:
                 f"{ENVS}/data.yaml"
             threads: 1
             resources:
-                url=lambda wc: things_url(wc.key),
+                url=lambda wc: meg_url(wc.key),
+                parallel=config["download"]["parallel"],
+                retries=config["download"]["retries"],
+                mem_mb=memory(1000),
+                runtime=minutes(240),
+            script:
+                "../scripts/download_things.py"
+
+    else:
+
+        localrules:
+            download_osf,
+            download_eeg_subject,
+
+        # the image set: image_metadata.npy and the two zipped image folders
+        rule download_osf:
+            output:
+                protected(f"{MEEG_ROOT}/{things.images.IMAGE_SET}/{{name}}"),
+            log:
+                "logs/download_osf/{name}.log",
+            wildcard_constraints:
+                name=r"[^/]+",
+            retries: 2
+            conda:
+                f"{ENVS}/data.yaml"
+            threads: 1
+            resources:
+                api=config["meeg"]["osf_api"],
                 parallel=config["download"]["parallel"],
                 retries=config["download"]["retries"],
                 mem_mb=memory(1000),
                 runtime=minutes(240),
             params:
-                key=lambda wc: wc.key,
-                help_text=lambda wc: things_help(wc.key),
+                project=things.images.OSF_PROJECT,
+                name=lambda wc: wc.name,
             script:
-                "../scripts/download_things.py"
+                "../scripts/download_osf.py"
+
+        # a subject's two files, from its archive (sub-XX.zip)
+        rule download_eeg_subject:
+            output:
+                train=protected(eeg_subject_file("train")),
+                test=protected(eeg_subject_file("test")),
+            log:
+                "logs/download_eeg_subject/{subject}.log",
+            retries: 2
+            conda:
+                f"{ENVS}/data.yaml"
+            threads: 1
+            resources:
+                api=config["meeg"]["osf_api"],
+                parallel=config["download"]["parallel"],
+                retries=config["download"]["retries"],
+                mem_mb=memory(1000),
+                runtime=minutes(240),
+            params:
+                subject=lambda wc: wc.subject,
+            script:
+                "../scripts/download_eeg_subject.py"
 
     rule meeg_responses:
         input:

@@ -23,14 +23,16 @@ from PIL import Image
 from ..atomic import atomic_path, write_text
 from ..betas import NETCDF_ENGINE, save_betas
 from ..devices import resolve_device
-from ..download import download_file
+from ..download import DownloadError, RetryPolicy, download_file, extract_members
 from ..feature_files import read_features
 from ..meeg import StreamSpec, read_subject, sensor_dataset, stream_betas
 from ..meeg.temporal import activation_pattern, decode_window, sliding_windows, temporal_decoding
+from ..osf import find_osf_file, list_osf_files
 from ..plotting.temporal import plot_temporal_decoding, plot_topographies
 from ..settings import Meeg, RidgeFit, SyntheticMeeg, TemporalDecoding
 from ..stats import two_way_identification
-from ..things import concept_caption
+from ..things import concept_caption, subject_archive
+from ..things.eeg2 import OSF_PROJECT as EEG_OSF_PROJECT
 from ..things.images import IMAGE_SET
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike
 
 __all__ = [
+    "run_download_eeg_subject",
+    "run_download_osf",
     "run_download_things",
     "run_figure_temporal",
     "run_figure_topographies",
@@ -73,11 +77,40 @@ def run_generate_meeg_world(*, modality: str, root: PathLike, subjects: Sequence
         )
 
 
-def run_download_things(*, key: str, url: str | None, help_text: str, parallel: int, retries: int, out_path: PathLike) -> None:
-    """Fetch one dataset file with the verified, resumable downloader; without a URL, fail saying how to get it."""
-    if not url:
-        raise RuntimeError(f"{key} cannot be fetched unattended: {help_text}; put it at {out_path} and rerun")
+def run_download_things(*, url: str, parallel: int, retries: int, out_path: PathLike) -> None:
+    """Fetch one THINGS-MEG file from OpenNeuro's bucket with the verified, resumable downloader."""
     download_file(url, out_path, parallel=parallel, retries=retries)
+
+
+def run_download_osf(*, api: str, project: str, name: str, parallel: int, retries: int, out_path: PathLike) -> None:
+    """Fetch the file called ``name`` of an OSF project, checked against the size and SHA-256 OSF lists."""
+    policy = RetryPolicy(retries)
+    file = find_osf_file(list_osf_files(api, project, policy=policy), name, project)
+    logger.info("OSF %s%s: %s bytes, sha256 %s", project, file.path, file.size, file.sha256)
+    download_file(file.url, out_path, parallel=parallel, retries=retries, expected=file.expected)
+
+
+def run_download_eeg_subject(*, api: str, subject: str, parallel: int, retries: int, outputs: Mapping[str, PathLike]) -> None:
+    """A THINGS-EEG2 subject's preprocessed files (``outputs``: ``train``, ``test``), from its OSF archive.
+
+    The archive is fetched beside the subject's folder (a killed download resumes there), each output is
+    extracted from the one member of its file name (zipfile checks every member's CRC), and the archive
+    is removed once both are in place.
+    """
+    archive = Path(outputs["train"]).parent.with_name(subject_archive(subject))
+    run_download_osf(
+        api=api, project=EEG_OSF_PROJECT, name=archive.name, parallel=parallel, retries=retries, out_path=archive
+    )
+    with zipfile.ZipFile(archive) as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/")]
+    members = {}
+    for out in outputs.values():
+        found = [n for n in names if n.rsplit("/", 1)[-1] == Path(out).name]
+        if len(found) != 1:
+            raise DownloadError(f"{archive}: {len(found)} members named {Path(out).name} (expected 1); it holds {names}")
+        members[found[0]] = out
+    extract_members(archive, members)
+    archive.unlink()
 
 
 def _open_image(path: Path, help_text: str) -> Image.Image:

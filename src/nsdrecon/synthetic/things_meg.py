@@ -2,7 +2,8 @@
 
 Under ``root``::
 
-    derivatives/preprocessed/preprocessed_P{n}-epo.fif   MNE epochs, -0.1 ... 1.3 s at 200 Hz, with metadata
+    derivatives/preprocessed/preprocessed_P{n}-epo.fif   MNE epochs, -0.1 ... 1.3 s at 200 Hz, with metadata,
+                                                         split like the real files into -epo-1.fif ... -epo-3.fif
     sourcedata/sample_attributes_P{n}.csv                the same trial table (BIDS source data)
     THINGS-images/<concept>/<concept>_<nn>s.jpg          the THINGS-like object images (:data:`IMAGES`)
     synthetic_truth.h5                                   the encoding model (meeg_encoding)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import mne
@@ -27,7 +29,7 @@ import pandas as pd
 
 from nsdrecon import layout
 from nsdrecon.atomic import atomic_path
-from nsdrecon.things.meg import CATCH_EVENT, TEST_REPETITIONS, preprocessed_epochs, sample_attributes
+from nsdrecon.things.meg import CATCH_EVENT, EPOCH_SPLITS, TEST_REPETITIONS, epoch_files, sample_attributes
 
 from .meeg_encoding import make_sensor_encoding, stimulus_features, write_sensor_truth
 from .scenes import render_scenes
@@ -176,13 +178,40 @@ def write_synthetic_things_meg(
             metadata=trials,
             verbose="error",
         )
-        path = root / preprocessed_epochs(number)
-        with atomic_path(path, suffix="-epo.fif") as tmp:
-            epochs.save(tmp, overwrite=True, verbose="error")
+        written += save_split_epochs(epochs, root, number)
         with atomic_path(root / sample_attributes(number)) as tmp:
             trials.to_csv(tmp, index=False)
-        written += [path, root / sample_attributes(number)]
+        written.append(root / sample_attributes(number))
         logger.info("%s: %d trials (%d catch), %d sensors", name, len(codes), n_catch, len(names))
     write_sensor_truth(root / layout.SYNTHETIC_TRUTH, features, encodings)
     written.append(root / layout.SYNTHETIC_TRUTH)
     return written
+
+
+def save_split_epochs(epochs: mne.BaseEpochs, root: Path, subject: int) -> list[Path]:
+    """Save ``epochs`` as the real set's first file and :data:`EPOCH_SPLITS` continuation files; return their paths.
+
+    Each part names the next one inside it, so the parts are written under their final names in a
+    temporary folder and moved into place afterwards, the first file last: a killed run leaves no
+    first file, and its rule runs again. The split size puts a quarter of the data in each part
+    plus MNE's per-file overhead (its 1 MiB cushion and the measurement info), with the margin of
+    half a part either way.
+    """
+    names = epoch_files(subject)
+    parts = len(names)
+    data_bytes = len(epochs) * len(epochs.ch_names) * len(epochs.times) * 4  # saved as float32
+    overhead = (1 << 20) + len(repr(epochs.info)) + 16 * len(epochs.info) + 64 * len(epochs)
+    split_size = overhead + data_bytes * (1 / parts + 1 / (parts - 1)) / 2
+    first = root / names[0]
+    first.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".epochs.", dir=first.parent) as tmp:
+        epochs.save(Path(tmp) / first.name, split_size=int(split_size), overwrite=True, verbose="error")
+        made = sorted(p.name for p in Path(tmp).iterdir())
+        if made != sorted(Path(n).name for n in names):
+            raise RuntimeError(
+                f"{first}: MNE wrote {made}, not the first file and {EPOCH_SPLITS} continuation files of the real "
+                f"set; {data_bytes / 1e6:.1f} MB of epochs is too little to split so (more trials or sensors)"
+            )
+        for name in reversed(names):
+            os.replace(Path(tmp) / Path(name).name, root / name)
+    return [root / name for name in names]

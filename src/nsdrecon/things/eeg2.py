@@ -1,7 +1,8 @@
 """THINGS-EEG2's preprocessed EEG files (Gifford et al. 2022; OSF ``anp5v``).
 
 Each subject has ``preprocessed_data/sub-XX/preprocessed_eeg_training.npy`` and
-``preprocessed_data/sub-XX/preprocessed_eeg_test.npy`` (under the dataset root), each ``np.save`` of a dict:
+``preprocessed_data/sub-XX/preprocessed_eeg_test.npy`` (under the dataset root), each ``np.save`` of a dict
+(OSF keeps each subject's two files in one archive, ``sub-XX.zip``, :func:`subject_archive`):
 
 * ``preprocessed_eeg_data``: float array (n_images, n_repetitions, n_channels,
   n_times), (16540, 4, 17, 100) and (200, 80, 17, 100) in the authors' release;
@@ -35,9 +36,11 @@ __all__ = [
     "EEG_CHANNELS_17",
     "EEG_CHANNELS_63",
     "FILE_SPLITS",
+    "OSF_PROJECT",
     "PREPROCESSED_DATA",
     "preprocessed_eeg",
     "read_preprocessed_eeg",
+    "subject_archive",
     "subject_dir",
 ]
 
@@ -53,6 +56,8 @@ EEG_CHANNELS_17 = tuple(name for name in EEG_CHANNELS_63 if name[0] in "OP")
 FILE_SPLITS = {"train": "training", "test": "test"}
 DATA_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
 PREPROCESSED_DATA = "preprocessed_data"
+OSF_PROJECT = "anp5v"
+"""The OSF project of the preprocessed data."""
 
 
 def subject_dir(subject: int | str) -> str:
@@ -67,6 +72,11 @@ def preprocessed_eeg(subject: int | str, split: str) -> str:
     if split not in FILE_SPLITS:
         raise ValueError(f"split must be one of {sorted(FILE_SPLITS)}, got {split!r}")
     return f"{PREPROCESSED_DATA}/{subject_dir(subject)}/preprocessed_eeg_{FILE_SPLITS[split]}.npy"
+
+
+def subject_archive(subject: int | str) -> str:
+    """The name of a subject's archive in :data:`OSF_PROJECT` (``sub-01.zip``), which holds both splits' files."""
+    return f"{subject_dir(subject)}.zip"
 
 
 def read_preprocessed_eeg(

@@ -1,6 +1,8 @@
 """THINGS-EEG2's image set: ``image_metadata.npy`` and the concept folders it indexes.
 
-The image set (OSF ``y63gw``) is kept under ``image_set/`` (:data:`IMAGE_SET`) of the dataset root::
+The image set (OSF ``y63gw``, :data:`OSF_PROJECT`) is kept under ``image_set/`` (:data:`IMAGE_SET`) of the
+dataset root, where OSF's three files (:data:`IMAGE_SET_FILES`) are put; the folders may stay zipped
+(``training_images.zip`` beside ``training_images/``)::
 
     training_images/<concept_dir>/<file>.jpg    1654 concepts x 10 images
     test_images/<concept_dir>/<file>.jpg        200 concepts x 1 image
@@ -28,6 +30,8 @@ __all__ = [
     "IMAGE_FOLDERS",
     "IMAGE_METADATA",
     "IMAGE_SET",
+    "IMAGE_SET_FILES",
+    "OSF_PROJECT",
     "SPLITS",
     "ImageSplit",
     "concept_caption",
@@ -41,6 +45,10 @@ IMAGE_FOLDERS = {"train": "training_images", "test": "test_images"}
 IMAGE_SET = "image_set"
 IMAGE_METADATA = f"{IMAGE_SET}/image_metadata.npy"
 """The metadata file, relative to the dataset root."""
+IMAGE_SET_FILES = (IMAGE_METADATA, *(f"{IMAGE_SET}/{folder}.zip" for folder in IMAGE_FOLDERS.values()))
+"""The image set's files on OSF, relative to the dataset root: the metadata and the two zipped folders."""
+OSF_PROJECT = "y63gw"
+"""The OSF project of the image set."""
 
 
 def metadata_keys(split: str) -> tuple[str, str, str]:

@@ -3,7 +3,7 @@
 Layout (BIDS; the derivative is written by the authors' ``MEG/step1_preprocessing.py``
 in ViCCo-Group/THINGS-data)::
 
-    derivatives/preprocessed/preprocessed_P{1..4}-epo.fif   MNE epochs (MNE splits big files into -epo-1.fif ...)
+    derivatives/preprocessed/preprocessed_P{1..4}-epo.fif   MNE epochs, continued in -epo-1.fif ... -epo-3.fif
     sourcedata/sample_attributes_P{1..4}.csv                one row per trial, in epoch order
 
 The epochs hold the 271 working CTF sensors (``picks='mag'``), -0.1 ... 1.3 s
@@ -46,8 +46,10 @@ __all__ = [
     "ATTRIBUTE_COLUMNS",
     "CATCH_EVENT",
     "DEFAULT_WINDOW",
+    "EPOCH_SPLITS",
     "TEST_REPETITIONS",
     "ThingsMeg",
+    "epoch_files",
     "image_table",
     "preprocessed_epochs",
     "read_sample_attributes",
@@ -61,6 +63,8 @@ TEST_REPETITIONS = 12
 DEFAULT_WINDOW = (0.0, 1.0)
 ATTRIBUTE_COLUMNS = ("trial_type", "image_path", "things_image_nr")
 """Columns of ``sample_attributes_P*.csv`` (and the epochs' metadata) the reader uses."""
+EPOCH_SPLITS = 3
+"""Continuation files of each participant's epochs in ds004212 (MNE splits a file at 2 GB; the epochs are ~8 GB)."""
 _CATCH_TYPE = "catch"
 _CHUNK = 500
 
@@ -76,6 +80,17 @@ def _participant(subject: int | str) -> int:
 def preprocessed_epochs(subject: int | str) -> str:
     """A participant's epochs file, relative to the dataset root."""
     return f"derivatives/preprocessed/preprocessed_P{_participant(subject)}-epo.fif"
+
+
+def epoch_files(subject: int | str) -> list[str]:
+    """A participant's epochs file and its :data:`EPOCH_SPLITS` continuation files, relative to the dataset root.
+
+    ``mne.read_epochs`` opens the first and follows the chain of names written in each part, so all of
+    them must lie side by side, under these names.
+    """
+    first = preprocessed_epochs(subject)
+    stem = first.removesuffix("-epo.fif")
+    return [first, *(f"{stem}-epo-{k}.fif" for k in range(1, EPOCH_SPLITS + 1))]
 
 
 def sample_attributes(subject: int | str) -> str:
@@ -172,9 +187,16 @@ def read_things_meg(
         Naming the file and what was found: no trial table, a table of another length, event codes with no image,
         no image shown ``test_repetitions`` times, training images shown unequal numbers of times, a configured
         sensor missing, or a window outside the epochs.
+    FileNotFoundError
+        ``path`` or one of its continuation files (:func:`epoch_files`) missing, naming it.
     """
     path = Path(path)
-    epochs = mne.read_epochs(path, preload=False, verbose="error")
+    try:
+        epochs = mne.read_epochs(path, preload=False, verbose="error")
+    except FileNotFoundError as e:
+        if Path(e.filename or "") == path:
+            raise
+        raise FileNotFoundError(f"{path}: its continuation file {e.filename} is missing (download it beside it)") from e
     if attributes is None:
         if epochs.metadata is None:
             raise ValueError(f"{path}: the epochs carry no trial table (metadata); pass sourcedata/sample_attributes")
