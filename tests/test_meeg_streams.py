@@ -9,7 +9,7 @@ import yaml
 
 from nsdrecon import settings
 from nsdrecon.meeg import StreamSpec, activation_pattern, sliding_windows, stream_features, temporal_decoding
-from nsdrecon.meeg.streams import stream_betas
+from nsdrecon.meeg.streams import sensor_dataset, stream_betas
 from nsdrecon.meeg.subjects import SubjectResponses, eeg_positions
 from nsdrecon.published import read_published_results
 from nsdrecon.things.sensor_data import SensorData
@@ -64,6 +64,21 @@ def test_stream_betas_have_the_betas_layout(train_trials):
     assert set(ds["structural_channel"].values) == {"O1", "Oz", "PO7"}
 
 
+def test_sensor_responses_average_repetitions_and_bins_of_samples():
+    rng = np.random.default_rng(2)
+    train, test = sensor_data(rng), sensor_data(rng, n_images=4, reps=5)
+    responses = SubjectResponses(
+        train, test, np.arange(6), 6 + np.arange(4), train.image_files, test.image_files, eeg_positions(CHANNELS), "eeg"
+    )
+    full = sensor_dataset(responses, subject="sub-01", test_repetitions=2)
+    binned = sensor_dataset(responses, subject="sub-01", test_repetitions=2, decimate=4)
+    assert full["response"].shape == (10, 6, 60) and binned["response"].shape == (10, 6, 15)
+    np.testing.assert_allclose(full["response"].values[7, 3], test.data[1, :2, 3].mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(binned["time"].values[:2], [-0.085, -0.045])
+    np.testing.assert_allclose(binned["response"].values[2, 1, 1], train.data[2, :, 1, 4:8].mean(), rtol=1e-5)
+    assert list(binned["split"].values) == ["train"] * 6 + ["test"] * 4
+
+
 def test_sliding_windows_stay_inside_the_time_axis():
     windows = sliding_windows(np.round(np.arange(-0.1, 0.5, 0.01), 6), 0.05, 0.02)
     assert windows[0] == (-0.1, -0.05) and windows[-1][1] <= 0.49 + 1e-9
@@ -98,7 +113,8 @@ def test_published_rows_are_per_data_set_and_nsd_unchanged():
     assert eeg["method"].tolist() == ["ATM (NeurIPS 2024)"] and eeg["EffNet-B"].isna().all()
     assert eeg[["PixCorr", "AlexNet(2)", "SwAV"]].values.tolist() == [[0.160, 0.776, 0.582]]
     meg = read_published_results(dataset="things_meg")
-    assert meg[["SSIM", "CLIP", "SwAV"]].values.tolist() == [[0.340, 0.603, 0.651]]
+    assert meg[["SSIM", "CLIP", "SwAV"]].values.tolist() == [[0.340, 0.603, 0.651], [0.336, 0.767, 0.584]]
+    assert "subject 8" not in set(meg["scope"])  # THINGS-MEG has participants P1-P4; ATM's EEG row is subject 8
 
 
 @pytest.mark.parametrize("name", ["things_eeg", "things_meg"])

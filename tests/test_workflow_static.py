@@ -174,3 +174,4 @@ def test_gpu_rules_ask_for_a_gpu_in_both_profiles():
     assert slurm["software-deployment-method"] == "conda" and slurm["executor"] == "slurm"
     local = yaml.safe_load((ROOT / "workflow/profiles/local_gpu/config.yaml").read_text())
     assert local["resources"] == {"gpu": 1}
+    assert gpu_rules <= set(slurm["set-threads"]) and gpu_rules <= set(local["set-threads"])  # torch uses them

@@ -505,7 +505,7 @@ class Meeg(Section):
     test_repetitions: Annotated[int, Field(ge=1)] | None = None
     """test repetitions averaged (the first N; `null`: all, EEG 80, MEG 12)."""
     decimate: int = Field(1, ge=1)
-    """average every N consecutive samples of a stream window into one feature (1 keeps every sample)."""
+    """average every N consecutive samples into one: of each stream window (the decoder features) and of the sensor responses the temporal decoding reads (1 keeps every sample)."""
     image_size: int = Field(64, ge=16)
     """side of the stimuli in `results/{subject}/stimuli.h5` (images resized, RGB)."""
     streams: MeegStreams = Field(default_factory=MeegStreams)

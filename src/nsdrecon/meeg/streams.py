@@ -23,7 +23,7 @@ from .subjects import SubjectResponses
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StreamSpec", "select_channels", "select_window", "sensor_dataset", "stream_betas", "stream_features"]
+__all__ = ["StreamSpec", "bin_samples", "select_channels", "select_window", "sensor_dataset", "stream_betas", "stream_features"]
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,23 @@ def stream_features(data: SensorData, spec: StreamSpec, decimate: int = 1) -> tu
     times : ndarray of float64, shape (n_features,)
         Each bin's mean time.
     """
-    if decimate < 1:
-        raise ValueError(f"decimate must be >= 1, got {decimate}")
     picked = select_channels(data.ch_names, spec.channels, data.source)
     samples = select_window(data.times, spec.window, data.source)
-    n_bins = len(samples) // decimate
-    if n_bins == 0:
+    if len(samples) < decimate:
         raise ValueError(f"{data.source}: window {spec.window} has {len(samples)} samples, fewer than decimate={decimate}")
-    samples = samples[: n_bins * decimate]
-    block = data.data[:, :, picked][..., samples]
-    block = block.reshape(*block.shape[:3], n_bins, decimate).mean(axis=-1)
-    times = data.times[samples].reshape(n_bins, decimate).mean(axis=1)
-    channels = np.repeat(np.asarray(data.ch_names)[picked], n_bins)
+    block, times = bin_samples(data.data[:, :, picked][..., samples], data.times[samples], decimate)
+    channels = np.repeat(np.asarray(data.ch_names)[picked], len(times))
     return block.reshape(*block.shape[:2], -1).astype(np.float32), channels, np.tile(times, len(picked))
+
+
+def bin_samples(block: np.ndarray, times: np.ndarray, decimate: int) -> tuple[np.ndarray, np.ndarray]:
+    """``block``'s last (time) axis and ``times`` averaged ``decimate`` samples at a time (a remainder dropped)."""
+    if decimate < 1:
+        raise ValueError(f"decimate must be >= 1, got {decimate}")
+    n_bins = len(times) // decimate
+    kept = slice(0, n_bins * decimate)
+    binned = block[..., kept].reshape(*block.shape[:-1], n_bins, decimate).mean(axis=-1)
+    return binned, times[kept].reshape(n_bins, decimate).mean(axis=1)
 
 
 def _rows(features: np.ndarray, ids: np.ndarray, mode: str, limit: int | None = None):
@@ -138,17 +142,23 @@ def stream_betas(
     return dataset
 
 
-def sensor_dataset(responses: SubjectResponses, *, subject: str, test_repetitions: int | None = None) -> xr.Dataset:
-    """Repetition-averaged responses (image x channel x time) of both splits, with ids and sensor positions."""
-    train = responses.train.data.mean(axis=1)
-    test = responses.test.data[:, :test_repetitions].mean(axis=1)
+def sensor_dataset(
+    responses: SubjectResponses, *, subject: str, test_repetitions: int | None = None, decimate: int = 1
+) -> xr.Dataset:
+    """Repetition-averaged responses (image x channel x time) of both splits, with ids and sensor positions.
+
+    Time is averaged ``decimate`` samples at a time, as in the streams: THINGS-MEG's 22248 images x 271
+    sensors x 1.1 s at 200 Hz are 5.3 GB of float32, 2.7 GB at ``decimate=2``.
+    """
+    train, times = bin_samples(responses.train.data.mean(axis=1), responses.train.times, decimate)
+    test, _ = bin_samples(responses.test.data[:, :test_repetitions].mean(axis=1), responses.test.times, decimate)
     return xr.Dataset(
         {"response": (("image", "channel", "time"), np.concatenate([train, test]).astype(np.float32))},
         coords={
             "nsd_id": ("image", np.concatenate([responses.train_ids, responses.test_ids]).astype(np.int64)),
             "split": ("image", np.asarray(["train"] * len(train) + ["test"] * len(test))),
             "channel": np.asarray(responses.train.ch_names),
-            "time": responses.train.times,
+            "time": times,
             "position": (("channel", "xyz"), responses.positions),
         },
         attrs={"subject": subject, "ch_type": responses.ch_type, "source": str(responses.train.source)},

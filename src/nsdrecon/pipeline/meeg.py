@@ -3,7 +3,8 @@
 ``meeg_responses`` writes, per subject, exactly the files the shared stages read for NSD:
 ``betas.nc`` (the streams' image x feature matrices, :mod:`nsdrecon.meeg.streams`), ``stimuli.h5`` (the
 imgBrick layout, with the dataset's image ids as ``nsd_id``) and ``captions.tsv`` ("a photo of <concept>"),
-plus ``sensors.nc`` (repetition-averaged image x channel x time) for the temporal decoding.
+plus ``sensors.nc`` (repetition-averaged image x channel x time, binned ``meeg.decimate`` samples at a time) for
+the temporal decoding.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ def run_meeg_responses(
         ),
         outputs["betas"],
     )  # fmt: skip
-    save_betas(sensor_dataset(responses, subject=subject, test_repetitions=meeg.test_repetitions), outputs["sensors"])
+    sensors = sensor_dataset(responses, subject=subject, test_repetitions=meeg.test_repetitions, decimate=meeg.decimate)
+    save_betas(sensors, outputs["sensors"])
     ids = np.concatenate([responses.train_ids, responses.test_ids])
     files = np.concatenate([responses.train_images, responses.test_images])
     _write_stimuli(outputs["stimuli"], ids, files, meeg.image_size, help_text)
