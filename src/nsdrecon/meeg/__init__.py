@@ -8,7 +8,7 @@
   patterns per channel.
 """
 
-from nsdrecon.meeg.streams import StreamSpec, sensor_dataset, stream_betas, stream_features
+from nsdrecon.meeg.streams import StreamSpec, select_window, sensor_dataset, stream_betas, stream_features
 from nsdrecon.meeg.subjects import SubjectResponses, read_subject
 from nsdrecon.meeg.temporal import activation_pattern, sliding_windows, temporal_decoding
 
@@ -17,6 +17,7 @@ __all__ = [
     "SubjectResponses",
     "activation_pattern",
     "read_subject",
+    "select_window",
     "sensor_dataset",
     "sliding_windows",
     "stream_betas",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from nsdrecon.things.sensor_data import SensorData
+from nsdrecon.things.sensor_data import SensorData, in_window
 
 from .subjects import SubjectResponses
 
@@ -45,7 +45,7 @@ def select_channels(ch_names, pattern: str, source="data") -> np.ndarray:
 def select_window(times: np.ndarray, window, source="data") -> np.ndarray:
     """Indices of the samples with ``window[0] <= t <= window[1]``; a window outside the axis is an error."""
     start, end = window
-    inside = np.flatnonzero((times >= start - 1e-9) & (times <= end + 1e-9))
+    inside = np.flatnonzero(in_window(times, window))
     if start >= end or not len(inside):
         raise ValueError(
             f"{source}: time window {start:g} ... {end:g} s holds no sample of {times[0]:g} ... {times[-1]:g} s"

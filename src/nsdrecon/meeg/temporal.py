@@ -25,6 +25,7 @@ import pandas as pd
 
 from nsdrecon.ridge import fit_ridge_low_rank
 from nsdrecon.stats import two_way_identification
+from nsdrecon.things.sensor_data import in_window
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,10 @@ def sliding_windows(times: np.ndarray, width: float, step: float) -> list[tuple[
         raise ValueError(f"width and step must be > 0, got {width}, {step}")
     starts = np.arange(times[0], times[-1] - width + 1e-9, step)
     windows = [(round(float(s), 6), round(float(s + width), 6)) for s in starts]
-    windows = [w for w in windows if ((times >= w[0] - 1e-9) & (times <= w[1] + 1e-9)).any()]
+    windows = [w for w in windows if in_window(times, w).any()]
     if not windows:
         raise ValueError(f"no window of {width} s fits the time axis {times[0]:g} ... {times[-1]:g} s")
     return windows
-
-
-def _in_window(times: np.ndarray, window) -> np.ndarray:
-    return np.flatnonzero((times >= window[0] - 1e-9) & (times <= window[1] + 1e-9))
 
 
 def decode_window(
@@ -94,7 +91,7 @@ def temporal_decoding(
     """
     rows = []
     for start, end in windows:
-        samples = _in_window(times, (start, end))
+        samples = np.flatnonzero(in_window(times, (start, end)))
         X, X_test = train[..., samples].reshape(len(train), -1), test[..., samples].reshape(len(test), -1)
         for name, (y_train, y_test) in targets.items():
             Y, Y_test = y_train.reshape(len(y_train), -1), y_test.reshape(len(y_test), -1)

@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..atomic import atomic_path, write_text
 from ..betas import NETCDF_ENGINE, save_betas
 from ..devices import resolve_device
 from ..download import DownloadError, RetryPolicy, download_file, extract_members
 from ..feature_files import read_features
-from ..meeg import StreamSpec, read_subject, sensor_dataset, stream_betas
+from ..meeg import StreamSpec, read_subject, select_window, sensor_dataset, stream_betas
 from ..meeg.temporal import activation_pattern, decode_window, sliding_windows, temporal_decoding
 from ..osf import find_osf_file, list_osf_files
 from ..plotting.temporal import plot_temporal_decoding, plot_topographies
@@ -114,32 +115,44 @@ def run_download_eeg_subject(*, api: str, subject: str, parallel: int, retries: 
     archive.unlink()
 
 
-def _open_image(path: Path, help_text: str) -> Image.Image:
-    """An image file, or the same member of a zip archive next to one of its folders (``training_images.zip``)."""
+def _open_image(path: Path, help_text: str, archives: dict[Path, zipfile.ZipFile]) -> Image.Image:
+    """An image file, or the same member of a zip archive next to one of its folders (``training_images.zip``).
+
+    ``archives`` keeps each archive open across calls: THINGS-EEG2's training archive holds 16540 images,
+    and reading its directory once per image would cost minutes.
+    """
     if path.exists():
         return Image.open(path)
     for folder in path.parents:
         archive = folder.with_name(folder.name + ".zip")
-        if archive.exists():
-            with zipfile.ZipFile(archive) as zf:
-                member = path.relative_to(folder.parent).as_posix()
-                if member in zf.namelist():
-                    with zf.open(member) as handle:
-                        image = Image.open(handle)
-                        image.load()
-                        return image
+        if archive not in archives and archive.exists():
+            archives[archive] = zipfile.ZipFile(archive)
+        if archive in archives:
+            try:
+                member = archives[archive].getinfo(path.relative_to(folder.parent).as_posix())
+            except KeyError:
+                continue
+            with archives[archive].open(member) as handle:
+                image = Image.open(handle)
+                image.load()
+                return image
     raise FileNotFoundError(f"stimulus image {path} not found: {help_text}")
 
 
 def _write_stimuli(out_path: PathLike, ids: np.ndarray, files: np.ndarray, size: int, help_text: str) -> None:
     """``imgBrick`` uint8 (N, size, size, 3) and sorted ``nsd_id`` (the layout of nsdrecon.nsd.stimulus_subset)."""
     order = np.argsort(ids)
-    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("nsd_id", data=ids[order].astype(np.int64))
-        brick = f.create_dataset("imgBrick", shape=(len(ids), size, size, 3), dtype=np.uint8, chunks=(1, size, size, 3))
-        for row, k in enumerate(order):
-            image = _open_image(Path(files[k]), help_text).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-            brick[row] = np.asarray(image)
+    archives: dict[Path, zipfile.ZipFile] = {}
+    try:
+        with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("nsd_id", data=ids[order].astype(np.int64))
+            brick = f.create_dataset("imgBrick", shape=(len(ids), size, size, 3), dtype=np.uint8, chunks=(1, size, size, 3))
+            for row, k in enumerate(tqdm(order, desc="stimuli", unit="image", mininterval=5)):
+                image = _open_image(Path(files[k]), help_text, archives)
+                brick[row] = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
+    finally:
+        for archive in archives.values():
+            archive.close()
 
 
 def run_meeg_responses(
@@ -187,28 +200,26 @@ def run_temporal_decoding(
     dev = resolve_device(device)
     with xr.open_dataset(sensors, engine=NETCDF_ENGINE) as ds:
         ds = ds.load()
-    split, ids = ds["split"].to_numpy(), ds["nsd_id"].to_numpy()
-    data, times = ds["response"].to_numpy(), ds["time"].to_numpy()
+    split, times = ds["split"].to_numpy(), ds["time"].to_numpy()
     train, test = split == "train", split == "test"
-    targets = {}
-    for name in temporal.targets:
-        values = read_features(features, [name], ids)[name]
-        targets[name] = (values[train], values[test])
+    response = ds["response"].to_numpy()
+    data_train, data_test = response[train], response[test]  # copied once, for every window
+    values = read_features(features, list(temporal.targets), ds["nsd_id"].to_numpy())
+    targets = {name: (values[name][train], values[name][test]) for name in temporal.targets}
     windows = sliding_windows(times, temporal.width_s, temporal.step_s)
     scores = temporal_decoding(
-        data[train], data[test], times, targets, windows, alphas=ridge.alphas, cv=ridge.cv_splits, device=dev
+        data_train, data_test, times, targets, windows, alphas=ridge.alphas, cv=ridge.cv_splits, device=dev
     )
     scores.insert(0, "subject", ds.attrs["subject"])
     write_text(outputs["scores"], scores.to_csv(sep="\t", index=False))
 
-    n_channels = data.shape[1]
+    n_channels = data_train.shape[1]
     patterns = np.zeros((len(targets), len(temporal.topography_windows), n_channels))
     accuracy = np.zeros(patterns.shape[:2])
     for j, window in enumerate(temporal.topography_windows):
-        samples = np.flatnonzero((times >= window[0] - 1e-9) & (times <= window[1] + 1e-9))
-        if not len(samples):
-            raise ValueError(f"{sensors}: topography window {window} holds no sample of {times[0]:g} ... {times[-1]:g} s")
-        X, X_test = data[train][..., samples].reshape(train.sum(), -1), data[test][..., samples].reshape(test.sum(), -1)
+        samples = select_window(times, window, f"{sensors}: topography window")
+        X = data_train[..., samples].reshape(len(data_train), -1)
+        X_test = data_test[..., samples].reshape(len(data_test), -1)
         for i, (name, (y_train, y_test)) in enumerate(targets.items()):
             Y = y_train.reshape(len(y_train), -1)
             pred_test, pred_train = decode_window(

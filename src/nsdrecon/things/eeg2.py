@@ -27,7 +27,7 @@ import numpy as np
 
 from .images import ImageSplit
 from .restricted_pickle import load_pickled_npy
-from .sensor_data import SensorData, check_time_axis, pick_channels
+from .sensor_data import SensorData, check_time_axis, in_window, pick_channels
 
 logger = logging.getLogger(__name__)
 
@@ -136,19 +136,19 @@ def read_preprocessed_eeg(
     ch_names = [str(name) for name in ch_names]
     times = check_time_axis(path, stored["times"], data.shape[3])
     picked = pick_channels(path, ch_names, channels)
-    in_window = np.ones(len(times), dtype=bool)
+    kept = np.ones(len(times), dtype=bool)
     if window is not None:
-        in_window = (times >= window[0] - 1e-9) & (times <= window[1] + 1e-9)
-        if window[0] < times[0] - 1e-9 or window[1] > times[-1] + 1e-9 or not in_window.any():
+        kept = in_window(times, window)
+        if window[0] < times[0] - 1e-9 or window[1] > times[-1] + 1e-9 or not kept.any():
             raise ValueError(
                 f"{path}: time window {window[0]:g} ... {window[1]:g} s is outside the file's time axis "
                 f"{times[0]:g} ... {times[-1]:g} s"
             )
-    logger.info("%s: %s, keeping %d channels and %d time points", path, data.shape, len(picked), in_window.sum())
+    logger.info("%s: %s, keeping %d channels and %d time points", path, data.shape, len(picked), kept.sum())
     return SensorData(
-        data=np.ascontiguousarray(data[:, :, picked][..., in_window], dtype=np.float32),
+        data=np.ascontiguousarray(data[:, :, picked][..., kept], dtype=np.float32),
         ch_names=tuple(ch_names[i] for i in picked),
-        times=times[in_window],
+        times=times[kept],
         image_files=images.image_files,
         concepts=images.concepts,
         source=path,

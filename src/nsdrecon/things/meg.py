@@ -38,7 +38,7 @@ import mne
 import numpy as np
 import pandas as pd
 
-from .sensor_data import SensorData, check_time_axis, pick_channels
+from .sensor_data import SensorData, check_time_axis, in_window, pick_channels
 
 logger = logging.getLogger(__name__)
 
@@ -260,16 +260,16 @@ def _split_data(path, epochs, codes, selected, files, picked, window) -> SensorD
     order = np.concatenate(trials)  # output row -> epoch
     destination = np.argsort(order)  # k-th smallest epoch -> output row
     ascending = order[destination]
-    in_window = (epochs.times >= window[0] - 1e-9) & (epochs.times <= window[1] + 1e-9)
-    data = np.empty((len(order), len(picked), in_window.sum()), dtype=np.float32)
+    kept = in_window(epochs.times, window)
+    data = np.empty((len(order), len(picked), kept.sum()), dtype=np.float32)
     for start in range(0, len(order), _CHUNK):
         rows = slice(start, start + _CHUNK)
-        data[destination[rows]] = epochs[ascending[rows]].get_data(picks=picked, verbose="error")[..., in_window]
+        data[destination[rows]] = epochs[ascending[rows]].get_data(picks=picked, verbose="error")[..., kept]
     image_files = np.asarray([files[code] for code in selected])
     return SensorData(
         data=data.reshape(len(selected), repetitions.pop(), len(picked), -1),
         ch_names=tuple(picked),
-        times=epochs.times[in_window],
+        times=epochs.times[kept],
         image_files=image_files,
         concepts=np.asarray([_concept(file).replace("_", " ") for file in image_files]),
         source=Path(path),

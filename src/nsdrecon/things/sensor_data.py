@@ -8,7 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SensorData", "check_time_axis", "pick_channels"]
+__all__ = ["SensorData", "check_time_axis", "in_window", "pick_channels"]
+
+
+def in_window(times: np.ndarray, window) -> np.ndarray:
+    """Mask of the samples with ``window[0] <= t <= window[1]``, to 1 ns (so rounded time axes keep their ends)."""
+    return (times >= window[0] - 1e-9) & (times <= window[1] + 1e-9)
 
 
 @dataclass(frozen=True, eq=False)
