@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion
 from nsdrecon.synthetic.design import make_expdesign
-from nsdrecon.synthetic.generate import _DESIGN, _rng, stimulus_scenes
+from nsdrecon.synthetic.generate import _DESIGN, stimulus_scenes
+from nsdrecon.synthetic.rng import stream_rng
 from nsdrecon.synthetic.scenes import render_scenes
 from nsdrecon.tiny_models.data import make_scene_set, overlapping_images
 from nsdrecon.tiny_models.train import MD_CLIP, SD, VD, TrainingPlan, train_all
@@ -97,7 +98,7 @@ def test_training_changes_the_weights(trained):
 
 def test_training_scenes_are_not_the_datasets_images():
     """No scene the tiny models train on is a stimulus of the embedded default (config/config.yaml)."""
-    design = make_expdesign(_rng(0, _DESIGN), 1000, 50, 750, 8)
+    design = make_expdesign(stream_rng(0, _DESIGN), 1000, 50, 750, 8)
     n_stimuli = int(design["subjectim"].max())
     dataset = render_scenes(stimulus_scenes(0, n_stimuli), 64)
     plan = TrainingPlan()

@@ -12,16 +12,23 @@ input costs. A retried job (``retries:``) asks for its memory times the attempt.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 
 __all__ = ["memory", "minutes"]
 
+MIB = 1 << 20
 
-def memory(floor_mb: int, per_input_mb: float = 0.0) -> Callable[..., int]:
-    """``mem_mb`` = ``floor_mb + per_input_mb × input MB``, doubled on the second attempt, and so on."""
+
+def memory(floor_mb: int, per_input_mb: float = 0.0, of: Sequence[str] | None = None) -> Callable[..., int]:
+    """``mem_mb`` = ``floor_mb + per_input_mb × input MB``, doubled on the second attempt, and so on.
+
+    ``of`` names the inputs the job loads, where others are only glanced at (a betas file read for its
+    voxel coordinates): only those count. Default: every input.
+    """
 
     def mem_mb(wildcards, input, attempt) -> int:  # noqa: A002 - Snakemake passes arguments by these names
-        return int((floor_mb + per_input_mb * _input_mb(input)) * attempt)
+        return int((floor_mb + per_input_mb * _input_mb(input, of)) * attempt)
 
     return mem_mb
 
@@ -30,14 +37,17 @@ def minutes(floor_min: int, per_input_gb: float = 0.0) -> Callable[..., int]:
     """``runtime`` in minutes = ``floor_min + per_input_gb × input GB``."""
 
     def runtime(wildcards, input) -> int:  # noqa: A002
-        return int(floor_min + per_input_gb * _input_mb(input) / 1024)
+        return int(floor_min + per_input_gb * _input_mb(input, None) / 1024)
 
     return runtime
 
 
-def _input_mb(input) -> float:  # noqa: A002
-    """Total size of a job's input files in MB (0 for inputs not yet on disk, as in a dry run)."""
-    try:
-        return float(input.size_mb)
-    except (FileNotFoundError, OSError, TypeError):
-        return 0.0
+def _input_mb(input, of: Sequence[str] | None) -> float:  # noqa: A002
+    """Size in MB of a job's input files, or of its inputs named ``of`` (0 for files not yet on disk, as in a dry run)."""
+    if of is None:
+        try:
+            return float(input.size_mb)
+        except (FileNotFoundError, OSError, TypeError):
+            return 0.0
+    files = [f for name in of for f in ([input[name]] if isinstance(input[name], str) else input[name])]
+    return sum(os.path.getsize(f) for f in files if os.path.exists(f)) / MIB

@@ -29,7 +29,7 @@ rule cortex_maps:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=memory(2000, 2),
+        mem_mb=memory(2000, 2, of=["decoders"]),  # of betas.nc only the voxel indices are read
         runtime=minutes(10),
     params:
         streams=STREAMS,

@@ -112,7 +112,7 @@ rule voxel_weights:
         f"{ENVS}/gpu.yaml"
     threads: 1
     resources:
-        mem_mb=memory(2000, 1),
+        mem_mb=memory(2000, 1, of=["decoders"]),  # of betas.nc only the voxel indices are read
         runtime=minutes(10),
     params:
         streams=STREAMS,

@@ -37,6 +37,7 @@ from .encoding import (
 )
 from .geometry import ROI_LABELS, SubjectGeometry, make_subject_geometry
 from .metadata import COCO_SPLITS, coco_captions, stim_info_table
+from .rng import stream_rng
 from .scenes import SceneTable, render_scenes, sample_scenes, semantic_feature_names, semantic_features
 
 logger = logging.getLogger(__name__)
@@ -53,13 +54,9 @@ _DESIGN, _SCENES, _STIM_INFO, _CAPTIONS, _GEOMETRY, _ENCODING, _BEHAVIOUR, _NOIS
 _TEMPLATE = 0  # subject key of the template brain whose ROIs become the fsaverage labels (subjects are 1..8)
 
 
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *key]))
-
-
 def stimulus_scenes(seed: int, n_stimuli: int) -> SceneTable:
     """The scenes of the dataset's ``n_stimuli`` stimuli (row i is 0-based nsd id i) for ``seed``."""
-    return sample_scenes(_rng(seed, _SCENES), n_stimuli)
+    return sample_scenes(stream_rng(seed, _SCENES), n_stimuli)
 
 
 def _save_nifti(path: Path, volume: np.ndarray, affine: np.ndarray) -> None:
@@ -125,7 +122,7 @@ def _write_betas(
     for session in tqdm(range(n_sessions), desc=f"{subject} betas", unit="session", disable=None):
         rows = trial_images[session * trials_per_session : (session + 1) * trials_per_session]
         response = encoding.predict(low_level[rows], semantic[rows])
-        psc = encoding.simulate_betas(response, session, _rng(seed, _NOISE, layout.subject_index(subject), session))
+        psc = encoding.simulate_betas(response, session, stream_rng(seed, _NOISE, layout.subject_index(subject), session))
         betas = np.clip(np.round(psc * PSC_SCALE), _INT16.min, _INT16.max).astype(np.int16)
         volume = np.zeros(geometry.shape + (trials_per_session,), dtype=np.int16)  # (X, Y, Z, T)
         volume[geometry.brainmask] = betas.T
@@ -204,7 +201,7 @@ def write_synthetic_nsd(
         raise ValueError(f"image_size must be >= 8 pixels, got {image_size}")
     written: list[Path] = []
 
-    design = make_expdesign(_rng(seed, _DESIGN), n_images_per_subject, n_shared, trials_per_session, n_design_subjects)
+    design = make_expdesign(stream_rng(seed, _DESIGN), n_images_per_subject, n_shared, trials_per_session, n_design_subjects)
     save_expdesign(root / layout.expdesign(), design)
     written.append(root / layout.expdesign())
     n_stimuli = int(design["subjectim"].max())
@@ -217,11 +214,11 @@ def write_synthetic_nsd(
     semantic = semantic_features(scenes)
     names = semantic_feature_names()
 
-    stim_info = stim_info_table(_rng(seed, _STIM_INFO), design)
+    stim_info = stim_info_table(stream_rng(seed, _STIM_INFO), design)
     with atomic_path(root / layout.stim_info()) as tmp:
         stim_info.to_csv(tmp)
     written.append(root / layout.stim_info())
-    captions = coco_captions(stim_info, scenes, image_size, _rng(seed, _CAPTIONS))
+    captions = coco_captions(stim_info, scenes, image_size, stream_rng(seed, _CAPTIONS))
     for split in COCO_SPLITS:
         with atomic_path(root / layout.captions(split)) as tmp:
             tmp.write_text(json.dumps(captions[split]))
@@ -232,18 +229,18 @@ def write_synthetic_nsd(
     encodings = {}
     for subject, index in zip(subject_names, indices):
         logger.info("subject %s", subject)
-        geometry = make_subject_geometry(_rng(seed, _GEOMETRY, index), tuple(volume_shape))
+        geometry = make_subject_geometry(stream_rng(seed, _GEOMETRY, index), tuple(volume_shape))
         written += _write_subject_volumes(root, subject, geometry)
-        written += write_subject_cortex(root, subject, geometry, _rng(seed, _CORTEX, index))
+        written += write_subject_cortex(root, subject, geometry, stream_rng(seed, _CORTEX, index))
 
         images = design["subjectim"][index - 1] - 1  # 0-based nsd ids of the subject's 10k list
         low_level = seen_low_level[np.searchsorted(seen_ids, images)]
         encoding = make_subject_encoding(
-            _rng(seed, _ENCODING, index), geometry, low_level, semantic[images], names, n_sessions, snr
+            stream_rng(seed, _ENCODING, index), geometry, low_level, semantic[images], names, n_sessions, snr
         )
         encodings[subject] = encoding
 
-        responses = responses_table(_rng(seed, _BEHAVIOUR, index), design, index, trials_per_session)
+        responses = responses_table(stream_rng(seed, _BEHAVIOUR, index), design, index, trials_per_session)
         with atomic_path(root / layout.responses(subject)) as tmp:
             responses.to_csv(tmp, sep="\t", index=False, na_rep="NaN", float_format="%.15g")
         written.append(root / layout.responses(subject))
@@ -261,8 +258,8 @@ def write_synthetic_nsd(
             seed,
         )
 
-    template = make_subject_geometry(_rng(seed, _GEOMETRY, _TEMPLATE), tuple(volume_shape))
-    written += write_fsaverage_labels(root, template, _rng(seed, _CORTEX, _TEMPLATE))
+    template = make_subject_geometry(stream_rng(seed, _GEOMETRY, _TEMPLATE), tuple(volume_shape))
+    written += write_fsaverage_labels(root, template, stream_rng(seed, _CORTEX, _TEMPLATE))
 
     write_truth(root / TRUTH_FILE, semantic, names, encodings)
     written.append(root / TRUTH_FILE)

@@ -30,6 +30,7 @@ from nsdrecon.things.eeg2 import EEG_CHANNELS_17, preprocessed_eeg, subject_dir
 from nsdrecon.things.images import IMAGE_FOLDERS, IMAGE_METADATA, IMAGE_SET, metadata_keys
 
 from .meeg_encoding import make_sensor_encoding, stimulus_features, write_sensor_truth
+from .rng import stream_rng
 from .scenes import render_scenes
 from .sensor_layouts import eeg_positions
 from .things_stimuli import (
@@ -47,10 +48,6 @@ __all__ = ["write_synthetic_things_eeg"]
 
 # random-stream purposes
 _CONCEPTS, _SPLIT, _EXEMPLARS, _LAYOUT, _ENCODING, _NOISE = range(6)
-
-
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *key]))
 
 
 def _save_dict(path: Path, content: dict) -> None:
@@ -106,14 +103,14 @@ def write_synthetic_things_eeg(
     """
     root = Path(root)
     names = [subject_dir(subject) for subject in subjects]
-    concepts_table, concepts = concept_scenes(_rng(seed, _CONCEPTS), n_train_concepts + n_test_concepts)
+    concepts_table, concepts = concept_scenes(stream_rng(seed, _CONCEPTS), n_train_concepts + n_test_concepts)
     is_test = np.zeros(len(concepts), dtype=bool)
-    is_test[_rng(seed, _SPLIT).choice(len(concepts), n_test_concepts, replace=False)] = True
+    is_test[stream_rng(seed, _SPLIT).choice(len(concepts), n_test_concepts, replace=False)] = True
 
     written, metadata, scenes, files = [], {}, [], []
     for split, members, n_exemplars in (("train", ~is_test, n_train_exemplars), ("test", is_test, 1)):
         rows = np.flatnonzero(members)  # sorted: concepts are numbered alphabetically within the split
-        table = exemplar_scenes(_rng(seed, _EXEMPLARS, int(split == "test")), concepts_table.subset(rows), n_exemplars)
+        table = exemplar_scenes(stream_rng(seed, _EXEMPLARS, int(split == "test")), concepts_table.subset(rows), n_exemplars)
         concept_dirs, things_dirs, image_files = [], [], []
         for number, row in enumerate(rows, start=1):
             for exemplar in range(n_exemplars):
@@ -141,15 +138,15 @@ def write_synthetic_things_eeg(
     encodings = {}
     for name in names:
         index = int(name[4:])
-        positions = eeg_positions(_rng(seed, _LAYOUT, index), list(channels))
-        encoding = make_sensor_encoding(_rng(seed, _ENCODING, index), list(channels), positions, features, snr)
+        positions = eeg_positions(stream_rng(seed, _LAYOUT, index), list(channels))
+        encoding = make_sensor_encoding(stream_rng(seed, _ENCODING, index), list(channels), positions, features, snr)
         encodings[name] = encoding
         response = encoding.predict(features, times)
         for split, rows, repetitions in (
             ("train", slice(0, n_train), train_repetitions),
             ("test", slice(n_train, None), test_repetitions),
         ):
-            trials = encoding.simulate(response[rows], repetitions, _rng(seed, _NOISE, index, int(split == "test")))
+            trials = encoding.simulate(response[rows], repetitions, stream_rng(seed, _NOISE, index, int(split == "test")))
             path = root / preprocessed_eeg(name, split)
             _save_dict(path, {"preprocessed_eeg_data": trials, "ch_names": list(channels), "times": times})
             written.append(path)

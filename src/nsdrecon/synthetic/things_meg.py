@@ -32,6 +32,7 @@ from nsdrecon.atomic import atomic_path
 from nsdrecon.things.meg import CATCH_EVENT, EPOCH_SPLITS, TEST_REPETITIONS, epoch_files, sample_attributes
 
 from .meeg_encoding import make_sensor_encoding, stimulus_features, write_sensor_truth
+from .rng import stream_rng
 from .scenes import render_scenes
 from .sensor_layouts import ctf_sensors, meg_info
 from .things_stimuli import concept_scenes, exemplar_file, exemplar_scenes, folder_name, write_jpeg
@@ -46,10 +47,6 @@ _TRIAL_SPACING = 300  # samples between epoch onsets in the (notional) recording
 
 # random-stream purposes
 _CONCEPTS, _SPLIT, _EXEMPLARS, _LAYOUT, _ENCODING, _TRIALS, _NOISE = range(7)
-
-
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *key]))
 
 
 def _trial_table(rng: np.random.Generator, images: pd.DataFrame, test_repetitions: int, n_catch: int) -> pd.DataFrame:
@@ -127,12 +124,12 @@ def write_synthetic_things_meg(
     root = Path(root)
     if not 0 < n_test_concepts <= n_concepts:
         raise ValueError(f"n_test_concepts must be within 1..n_concepts={n_concepts}, got {n_test_concepts}")
-    concepts_table, concepts = concept_scenes(_rng(seed, _CONCEPTS), n_concepts)
-    test_rows = np.sort(_rng(seed, _SPLIT).choice(n_concepts, n_test_concepts, replace=False))
+    concepts_table, concepts = concept_scenes(stream_rng(seed, _CONCEPTS), n_concepts)
+    test_rows = np.sort(stream_rng(seed, _SPLIT).choice(n_concepts, n_test_concepts, replace=False))
     # each concept's exemplars, then (test concepts) its test image; THINGS numbers images in this order
     per_concept = np.full(n_concepts, n_exemplars)
     per_concept[test_rows] += 1
-    scenes = exemplar_scenes(_rng(seed, _EXEMPLARS), concepts_table, int(per_concept.max()))
+    scenes = exemplar_scenes(stream_rng(seed, _EXEMPLARS), concepts_table, int(per_concept.max()))
     keep = np.concatenate([np.arange(count) + row * per_concept.max() for row, count in enumerate(per_concept)])
     scenes = scenes.subset(keep)
     concept_of_image = np.repeat(np.arange(n_concepts), per_concept)
@@ -160,14 +157,14 @@ def write_synthetic_things_meg(
     for subject in subjects:
         number = int(str(subject).removeprefix("P"))
         name = f"P{number}"
-        trials = _trial_table(_rng(seed, _TRIALS, number), images, test_repetitions, n_catch)
+        trials = _trial_table(stream_rng(seed, _TRIALS, number), images, test_repetitions, n_catch)
         codes = trials["things_image_nr"].fillna(CATCH_EVENT).astype(int).to_numpy()
-        names, positions = ctf_sensors(_rng(seed, _LAYOUT, number), n_sensors)
-        encoding = make_sensor_encoding(_rng(seed, _ENCODING, number), names, positions, features, snr)
+        names, positions = ctf_sensors(stream_rng(seed, _LAYOUT, number), n_sensors)
+        encoding = make_sensor_encoding(stream_rng(seed, _ENCODING, number), names, positions, features, snr)
         encodings[name] = encoding
         response = np.concatenate([encoding.predict(features, times), np.zeros((1, len(names), n_times), np.float32)])
         image_row = np.where(codes == CATCH_EVENT, len(images), codes - 1)  # catch trials: noise only
-        data = encoding.simulate(response[image_row], 1, _rng(seed, _NOISE, number))[:, 0]
+        data = encoding.simulate(response[image_row], 1, stream_rng(seed, _NOISE, number))[:, 0]
         events = np.stack([np.arange(len(codes)) * _TRIAL_SPACING + _TRIAL_SPACING, np.zeros_like(codes), codes], 1)
         epochs = mne.EpochsArray(
             data.astype(np.float64),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nsdrecon.synthetic.captions import scene_captions
+from nsdrecon.synthetic.rng import stream_rng
 from nsdrecon.synthetic.scenes import render_scenes, sample_scenes
 
 __all__ = ["TRAINING_STREAM", "SceneSet", "make_scene_set", "overlapping_images"]
@@ -46,7 +47,7 @@ def make_scene_set(seed: int, split: str, n: int, image_size: int) -> SceneSet:
     """``n`` scenes of ``split`` (``"train"`` or ``"heldout"``), deterministic from ``seed``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, TRAINING_STREAM, SPLITS[split]]))
+    rng = stream_rng(seed, TRAINING_STREAM, SPLITS[split])
     table = sample_scenes(rng, n)
     captions = [scene_captions(table.spec(i), rng) for i in range(n)]
     return SceneSet(render_scenes(table, image_size), captions)
