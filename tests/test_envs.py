@@ -85,3 +85,25 @@ def test_post_deploy_installs_editable_project(tmp_path):
     assert where == [version, str(ROOT / "src/nsdrecon/__init__.py")]
     elsewhere = subprocess.run(["bash", script], cwd=tmp_path, env={**os.environ, "PATH": path}, capture_output=True, text=True)
     assert elsewhere.returncode == 1 and "NSDRECON_ROOT" in elsewhere.stderr
+
+
+def test_data_env_rule_scripts_import_without_torch():
+    """envs/data.yaml has no torch: every rule that runs in it must import its stage without torch (or diffusers)."""
+    rule_blocks = re.split(r"^\s*rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")), flags=re.M)
+    scripts = {
+        ROOT / "workflow/scripts" / f"{m[1]}.py"
+        for body in rule_blocks[2::2]
+        if "data.yaml" in body and (m := re.search(r'"\.\./scripts/(\w+)\.py"', body))
+    }
+    assert len(scripts) > 20
+    imports = sorted({line for s in scripts for line in s.read_text().splitlines() if line.startswith("from nsdrecon")})
+    blocker = (
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in {'torch', 'torchvision', 'diffusers', 'transformers'}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", blocker + "\n".join(imports)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from nsdrecon import settings
-from nsdrecon.meeg import StreamSpec, activation_pattern, sliding_windows, stream_features, temporal_decoding
+from nsdrecon.meeg import StreamSpec, stream_features
+from nsdrecon.meeg.temporal import activation_pattern, sliding_windows, temporal_decoding
 from nsdrecon.meeg.streams import sensor_dataset, stream_betas
 from nsdrecon.meeg.subjects import SubjectResponses, eeg_positions
 from nsdrecon.published import read_published_results

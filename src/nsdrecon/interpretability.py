@@ -62,11 +62,7 @@ def voxel_weight_magnitude(decoder: nn.Module) -> np.ndarray:
     -------
     float64 array of shape (n_voxels,)
     """
-    projection = getattr(decoder, "linear", None)
-    if projection is None:
-        raise ValueError(f"{type(decoder).__name__} has no input projection attribute `linear`")
-    modules = list(projection.values()) if isinstance(projection, nn.ModuleDict) else [projection]
-    return torch.sqrt(sum(_projection_row_norms_sq(module).cpu() for module in modules)).numpy()
+    return torch.sqrt(sum(_projection_row_norms_sq(module).cpu() for module in _projections(decoder).values())).numpy()
 
 
 @torch.no_grad()
@@ -81,17 +77,21 @@ def voxel_target_weights(decoder: nn.Module) -> dict[str, np.ndarray]:
     -------
     dict of target name to float64 array of shape (n_voxels,)
     """
+    modules = _projections(decoder)
+    if None in modules:
+        targets = list(getattr(decoder, "target_shapes", {}))
+        if len(targets) != 1:
+            raise ValueError(f"{type(decoder).__name__}: one projection for targets {targets}; cannot split it by target")
+        modules = {targets[0]: modules[None]}
+    return {target: torch.sqrt(_projection_row_norms_sq(module)).cpu().numpy() for target, module in modules.items()}
+
+
+def _projections(decoder: nn.Module) -> dict[str | None, nn.Module]:
+    """The decoder's input projections by target (``None``: one projection for every target)."""
     projection = getattr(decoder, "linear", None)
     if projection is None:
         raise ValueError(f"{type(decoder).__name__} has no input projection attribute `linear`")
-    if isinstance(projection, nn.ModuleDict):
-        modules = dict(projection.items())
-    else:
-        targets = list(getattr(decoder, "target_shapes", {}) or ["all"])
-        if len(targets) != 1:
-            raise ValueError(f"{type(decoder).__name__}: one projection for targets {targets}")
-        modules = {targets[0]: projection}
-    return {target: torch.sqrt(_projection_row_norms_sq(module)).cpu().numpy() for target, module in modules.items()}
+    return dict(projection.items()) if isinstance(projection, nn.ModuleDict) else {None: projection}
 
 
 def voxel_roi_groups(

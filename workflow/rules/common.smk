@@ -344,7 +344,7 @@ def subject_note():
 
 
 def cortex_transforms(wildcards):
-    """A subject's surface transforms, named <hemi>_<layerB1|layerB2|layerB3|fsaverage>."""
+    """A subject's surface transforms, named <hemi>_<depth> and <hemi>_<TO_FSAVERAGE>."""
     s = wildcards.subject
     files = {}
     for hemi in layout.HEMISPHERES:
@@ -352,7 +352,7 @@ def cortex_transforms(wildcards):
             files[f"{hemi}_{depth}"] = nsd(
                 layout.transform(s, hemi, volume_to_surface_name(depth))
             )
-        files[f"{hemi}_fsaverage"] = nsd(layout.transform(s, hemi, TO_FSAVERAGE))
+        files[f"{hemi}_{TO_FSAVERAGE}"] = nsd(layout.transform(s, hemi, TO_FSAVERAGE))
     return files
 
 

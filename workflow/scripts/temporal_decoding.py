@@ -1,6 +1,6 @@
 """Rule temporal_decoding: sliding-window decoding accuracy per target, and activation patterns per window."""
 
-from nsdrecon.pipeline.meeg import run_temporal_decoding
+from nsdrecon.pipeline.temporal import run_temporal_decoding
 from nsdrecon.runlog import configure_logging, set_threads
 from nsdrecon.settings import RidgeFit, TemporalDecoding
 

@@ -10,7 +10,7 @@
 """
 
 from .labels import vertex_roi_groups
-from .maps import SHARE, MapInfo, across_subjects, member_name, relative_weight, structural_share, weight_name
+from .maps import ALL_TARGETS, SHARE, MapInfo, across_subjects, member_name, relative_weight, structural_share, weight_name
 from .surface_files import (
     FSAVERAGE5_VERTICES,
     FSAVERAGE_VERTICES,
@@ -39,6 +39,7 @@ from .transforms import (
 )
 
 __all__ = [
+    "ALL_TARGETS",
     "DEPTHS",
     "DEPTH_FRACTIONS",
     "FSAVERAGE5_VERTICES",

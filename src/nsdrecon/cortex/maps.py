@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "ALL_TARGETS",
     "SHARE",
     "MapInfo",
     "across_subjects",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 SHARE = "structural_share"
+
+ALL_TARGETS = "all"
+"""The target name of a stream's norm over all its targets (``structural.all``)."""
 
 
 def weight_name(stream: str, target: str) -> str:

@@ -20,7 +20,6 @@ drops the first voxel plane and keeps one plane beyond the last).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ __all__ = [
     "write_volume_to_surface",
 ]
 
-logger = logging.getLogger(__name__)
 
 DEPTHS = ("layerB1", "layerB2", "layerB3")
 DEPTH_FRACTIONS = {"layerB1": 0.25, "layerB2": 0.5, "layerB3": 0.75}
