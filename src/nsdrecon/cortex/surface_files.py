@@ -25,9 +25,12 @@ __all__ = [
     "FSAVERAGE5_VERTICES",
     "FSAVERAGE_VERTICES",
     "read_fsaverage_label",
+    "read_mgh",
+    "read_mgh_integers",
     "read_surface_values",
     "to_fsaverage5",
     "write_fsaverage_label",
+    "write_mgh_integers",
     "write_surface_values",
 ]
 
@@ -80,22 +83,37 @@ def read_surface_values(gifti_path: str | os.PathLike) -> tuple[np.ndarray, list
     return np.column_stack([np.asarray(array.data, dtype=np.float64) for array in image.darrays]), names
 
 
+def read_mgh(path: str | os.PathLike) -> np.ndarray:
+    """An MGH/MGZ file's data as float64 of shape (V, D): nsdcode's ``reshape(V, -1, order="F")``."""
+    data = np.asarray(nib.load(os.fspath(path)).get_fdata(), dtype=np.float64)
+    return data.reshape(data.shape[0], -1, order="F")
+
+
+def read_mgh_integers(path: str | os.PathLike, what: str) -> np.ndarray:
+    """One whole number per vertex (an MGH of shape (V, 1, 1)) as int64; anything else is an error naming ``path``."""
+    values = read_mgh(path)
+    if values.shape[1] != 1:
+        raise ValueError(f"{path}: expected one {what} per vertex, found {values.shape[1]}")
+    values = values[:, 0]
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+        raise ValueError(f"{path}: each {what} must be a whole number")
+    return values.astype(np.int64)
+
+
+def write_mgh_integers(path: str | os.PathLike, values: np.ndarray) -> None:
+    """Write one integer per vertex as an int32 MGH of shape (N, 1, 1), atomically."""
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"expected one value per vertex, shape (n,), found {values.shape}")
+    with atomic_path(path) as tmp:
+        nib.save(nib.MGHImage(values.astype(np.int32).reshape(-1, 1, 1), np.eye(4)), tmp)
+
+
 def read_fsaverage_label(path: str | os.PathLike) -> np.ndarray:
     """An NSD surface label file (``{lh,rh}.<roi>.mgz``): int64 (n_vertices,), values <= 0 mean unlabelled."""
-    data = np.asarray(nib.load(os.fspath(path)).get_fdata())
-    data = data.reshape(data.shape[0], -1, order="F")
-    if data.shape[1] != 1:
-        raise ValueError(f"{path}: expected one label per vertex, found {data.shape[1]}")
-    values = data[:, 0]
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
-        raise ValueError(f"{path}: labels must be whole numbers")
-    return np.maximum(values, 0).astype(np.int64)
+    return np.maximum(read_mgh_integers(path, "label"), 0)
 
 
 def write_fsaverage_label(path: str | os.PathLike, labels: np.ndarray) -> None:
     """Write one integer label per vertex as an int32 MGH of shape (N, 1, 1) (the format NSD's labels are read in)."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"expected labels of shape (n_vertices,), found {labels.shape}")
-    with atomic_path(path) as tmp:
-        nib.save(nib.MGHImage(labels.astype(np.int32).reshape(-1, 1, 1), np.eye(4)), tmp)
+    write_mgh_integers(path, labels)

@@ -31,6 +31,8 @@ from scipy.ndimage import map_coordinates
 from nsdrecon.atomic import atomic_path
 from nsdrecon.layout import HEMISPHERES
 
+from .surface_files import read_mgh, read_mgh_integers, write_mgh_integers
+
 __all__ = [
     "DEPTHS",
     "DEPTH_FRACTIONS",
@@ -67,12 +69,6 @@ def volume_to_surface_name(depth: str) -> str:
     return f"func1pt8-to-{depth}"
 
 
-def _load_mgh(path: str | os.PathLike) -> np.ndarray:
-    """An MGH/MGZ file's data as float64 of shape (V, D): nsdcode's ``reshape(V, -1, order="F")``."""
-    data = np.asarray(nib.load(os.fspath(path)).get_fdata(), dtype=np.float64)
-    return data.reshape(data.shape[0], -1, order="F")
-
-
 def read_volume_to_surface(path: str | os.PathLike) -> np.ndarray:
     """A ``func1pt8-to-<surface>`` transform: 1-based voxel coordinates per native vertex.
 
@@ -80,7 +76,7 @@ def read_volume_to_surface(path: str | os.PathLike) -> np.ndarray:
     -------
     float64 array of shape (n_vertices, 3); rows of :data:`INVALID_COORDINATE` mark vertices with no location
     """
-    coords = _load_mgh(path)
+    coords = read_mgh(path)
     if coords.shape[1] != 3:
         raise ValueError(f"{path}: expected 3 coordinates per vertex (V, 1, 1, 3), found {coords.shape[1]} per vertex")
     return coords
@@ -93,13 +89,10 @@ def read_surface_to_fsaverage(path: str | os.PathLike) -> np.ndarray:
     -------
     int64 array of shape (n_fsaverage_vertices,)
     """
-    values = _load_mgh(path)
-    if values.shape[1] != 1:
-        raise ValueError(f"{path}: expected one index per fsaverage vertex, found {values.shape[1]}")
-    values = values[:, 0]
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)) or values.min() < 1:
-        raise ValueError(f"{path}: indices must be whole numbers >= 1 (1-based), found min {np.nanmin(values)}")
-    return values.astype(np.int64)
+    values = read_mgh_integers(path, "native vertex index")
+    if values.min() < 1:
+        raise ValueError(f"{path}: indices must be >= 1 (1-based), found min {values.min()}")
+    return values
 
 
 def write_volume_to_surface(path: str | os.PathLike, coords: np.ndarray) -> None:
@@ -114,10 +107,9 @@ def write_volume_to_surface(path: str | os.PathLike, coords: np.ndarray) -> None
 def write_surface_to_fsaverage(path: str | os.PathLike, index: np.ndarray) -> None:
     """Write 1-based native vertex indices (n_fsaverage_vertices,) as an int32 MGH of shape (N, 1, 1)."""
     index = np.asarray(index)
-    if index.ndim != 1 or index.min() < 1:
-        raise ValueError(f"expected 1-based indices of shape (n,), found shape {index.shape}, min {index.min()}")
-    with atomic_path(path) as tmp:
-        nib.save(nib.MGHImage(index.astype(np.int32).reshape(-1, 1, 1), np.eye(4)), tmp)
+    if index.min() < 1:
+        raise ValueError(f"expected 1-based indices, found min {index.min()}")
+    write_mgh_integers(path, index)
 
 
 def sample_volume(
