@@ -72,8 +72,9 @@ def test_write_tables_round_trip(per_image, tmp_path):
     write_tables(summary, out["tsv"], out["md"], out["tex"], references=REFERENCE_RESULTS)
 
     back = pd.read_csv(out["tsv"], sep="\t")
-    ours = back[back["source"] == "this run"].drop(columns="source").reset_index(drop=True)
+    ours = back[back["source"] == "this run"].drop(columns=["source", "ssim_variant"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(ours, summary, check_dtype=False)
+    assert (back.loc[back["source"] == "this run", "ssim_variant"] == "standard").all()
     published = back[back["source"] == "published"]
     assert len(published) == 5
     np.testing.assert_allclose(
@@ -82,6 +83,10 @@ def test_write_tables_round_trip(per_image, tmp_path):
 
     markdown = out["md"].read_text()
     assert "| source | method | subject | N | PixCorr ↑ |" in markdown
+    # Brain-Diffuser's SSIM is the per-column variant: marked, not put beside this run's 2-D SSIM as an equal
+    assert "| 0.254 | (0.356)† |" in markdown and "| 0.439 |" in markdown  # MindEye2's 2-D SSIM unmarked
+    assert "SSIM of this run: 2-D SSIM (evaluate.ssim: standard)." in markdown
+    assert "(†) published SSIM measured as per-column SSIM" in markdown and "evaluate.ssim: legacy computes it" in markdown
     assert "EffNet-B ↓" in markdown and "| 94.2% | 96.2% | 87.2% | 91.5% | 0.775 | 0.423 |" in markdown
     assert "with RANDOM weights (AlexNet: random (no weights found))" in markdown
     havir_mean = summary[(summary["method"] == "havir") & (summary["subject"] == "mean")].iloc[0]
@@ -90,6 +95,10 @@ def test_write_tables_round_trip(per_image, tmp_path):
     latex = out["tex"].read_text()
     assert "\\toprule" in latex and "SwAV $\\downarrow$" in latex and "pixel\\_ridge" in latex
     assert "94.2\\%" in latex and "chance 50\\%" in latex
+
+    write_tables(summary, out["tsv"], out["md"], out["tex"], references=REFERENCE_RESULTS, ssim_variant="legacy")
+    legacy = out["md"].read_text()
+    assert "| 0.254 | 0.356 |" in legacy and "| (0.439)§ |" in legacy and "(§) published SSIM measured as 2-D SSIM" in legacy
 
     tiny = summary.assign(**{"weights:CLIP": "tiny, trained on generated scenes"})
     tiny.loc[0, "method"] = "havir_oracle"

@@ -3,7 +3,9 @@
 A data file, not code, so that a new paper's numbers are one row to add (with
 its source in methods.md); columns are ``method``, ``scope`` ("subject 1" /
 "mean of 4 subjects"), ``n_images``, ``status`` (V verified, S secondary),
-the eight metrics (identification accuracies as fractions) and ``ablation``.
+the eight metrics (identification accuracies as fractions), ``ablation``, ``dataset`` and
+``ssim``, the SSIM variant the row was measured with (``legacy``: Brain-Diffuser's per-column
+SSIM of scikit-image 0.17; ``standard``: 2-D SSIM; ``unknown``), so a table compares like with like.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nsdrecon.metrics.names import METRICS
+from nsdrecon.metrics.names import METRICS, SSIM_VARIANTS
 
 __all__ = ["DATASETS", "PUBLISHED_RESULTS_FILE", "REFERENCE_NOTES", "SOURCE_PUBLISHED", "dataset_of", "read_published_results"]
 
@@ -49,6 +51,11 @@ def read_published_results(path: str | Path = PUBLISHED_RESULTS_FILE, dataset: s
         raise ValueError(f"{path}: published results without columns {missing}")
     if "dataset" not in table:
         table["dataset"] = "nsd"
+    if "ssim" not in table:
+        table["ssim"] = "unknown"
+    bad = sorted(set(table["ssim"]) - {*SSIM_VARIANTS, "unknown"})
+    if bad:
+        raise ValueError(f"{path}: column ssim holds {bad}; expected one of {[*SSIM_VARIANTS, 'unknown']}")
     if dataset is not None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")

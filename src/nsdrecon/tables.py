@@ -6,6 +6,9 @@ the subject means, as the papers report). ``write_tables`` writes it as TSV
 (full precision, machine-readable), Markdown and LaTeX (paper formatting:
 identification accuracies in percent, the rest to three decimals, arrows for
 the direction of "better", notes on feature networks without pretrained weights).
+Every row carries the SSIM variant it was measured with (``ssim_variant``); a
+published SSIM of another variant than this run's is printed in parentheses
+with a mark and a note, never as if it compared like with like.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from nsdrecon.metrics.names import (
     METRICS,
     SOURCE_OURS,
     SOURCE_PUBLISHED,
+    SSIM_VARIANT_NOTES,
     WEIGHTS_COLUMN_PREFIX,
     WEIGHTS_RANDOM,
     WEIGHTS_TINY_TRAINED,
@@ -84,14 +88,19 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     return summary[["subject", "method", "n_images", *METRICS, *labels]]
 
 
-def _combined(summary: pd.DataFrame, references: pd.DataFrame | None) -> pd.DataFrame:
-    """Our rows (source "this run") followed by the published main rows (source "published")."""
-    ours = summary.assign(source=SOURCE_OURS)
+SSIM_MARKS = {"legacy": "†", "standard": "§", "unknown": "‡"}
+"""Mark of a published SSIM measured with another variant than this run's."""
+
+
+def _combined(summary: pd.DataFrame, references: pd.DataFrame | None, ssim_variant: str) -> pd.DataFrame:
+    """Our rows (source "this run") followed by the published main rows (source "published"), each with its SSIM variant."""
+    columns = ["source", *summary.columns, "ssim_variant"]
+    ours = summary.assign(source=SOURCE_OURS, ssim_variant=ssim_variant)
     if references is None:
-        return ours[["source", *summary.columns]]
-    published = references[~references["ablation"]].rename(columns={"scope": "subject"})
-    published = published.assign(source=SOURCE_PUBLISHED)[["source", "subject", "method", "n_images", *METRICS]]
-    return pd.concat([ours, published], ignore_index=True)[["source", *summary.columns]]
+        return ours[columns]
+    published = references[~references["ablation"]].rename(columns={"scope": "subject", "ssim": "ssim_variant"})
+    published = published.assign(source=SOURCE_PUBLISHED)[["source", "subject", "method", "n_images", *METRICS, "ssim_variant"]]
+    return pd.concat([ours, published], ignore_index=True)[columns]
 
 
 def _format_value(metric: str, value: float) -> str:
@@ -104,12 +113,23 @@ def _header(metric: str, up: str, down: str) -> str:
     return f"{metric} {down if metric in LOWER_IS_BETTER else up}"
 
 
+def _ssim_cells(combined: pd.DataFrame) -> list[str]:
+    """SSIM values; one of another variant than this run's rows in parentheses with its :data:`SSIM_MARKS` mark."""
+    ours = set(combined.loc[combined["source"] == SOURCE_OURS, "ssim_variant"]) if "ssim_variant" in combined else set()
+    cells = []
+    for value, variant in zip(combined["SSIM"], combined.get("ssim_variant", [None] * len(combined))):
+        text = _format_value("SSIM", value)
+        cells.append(f"({text}){SSIM_MARKS[variant]}" if ours and variant not in ours and text != "n/a" else text)
+    return cells
+
+
 def format_table(combined: pd.DataFrame, up: str = "↑", down: str = "↓") -> pd.DataFrame:
     """Strings for a paper table: source, method, subject, N and the 8 metrics with direction arrows.
 
     Parameters
     ----------
-    combined : rows with columns source, method, subject, n_images and :data:`METRICS`
+    combined : rows with columns source, method, subject, n_images, :data:`METRICS` and optionally
+        ``ssim_variant`` (a published SSIM of another variant is put in parentheses and marked)
     up, down : arrow text appended to metric headers (e.g. ``"$\\uparrow$"`` for LaTeX)
     """
     table = pd.DataFrame(
@@ -122,7 +142,20 @@ def format_table(combined: pd.DataFrame, up: str = "↑", down: str = "↓") -> 
     )
     for metric in METRICS:
         table[_header(metric, up, down)] = [_format_value(metric, value) for value in combined[metric]]
+    table[_header("SSIM", up, down)] = _ssim_cells(combined)
     return table.reset_index(drop=True)
+
+
+def _ssim_notes(combined: pd.DataFrame, ssim_variant: str) -> list[str]:
+    """What this run's SSIM is, and what each mark on a published SSIM means."""
+    notes = [f"SSIM of this run: {SSIM_VARIANT_NOTES[ssim_variant]} (evaluate.ssim: {ssim_variant})."]
+    published = combined[(combined["source"] == SOURCE_PUBLISHED) & combined["SSIM"].notna()]
+    for variant in sorted(set(published["ssim_variant"]) - {ssim_variant}):
+        notes.append(
+            f"({SSIM_MARKS[variant]}) published SSIM measured as {SSIM_VARIANT_NOTES[variant]}: not comparable with this "
+            "run's" + (f"; evaluate.ssim: {variant} computes it" if variant != "unknown" else "") + "."
+        )
+    return notes
 
 
 def _notes(summary: pd.DataFrame, include_reference: bool, reference_note: str | None = None) -> list[str]:
@@ -179,6 +212,7 @@ def write_tables(
     references: pd.DataFrame | None = None,
     extra_notes: Sequence[str] = (),
     reference_note: str | None = None,
+    ssim_variant: str = "standard",
 ) -> None:
     """Write the summary as TSV, Markdown and LaTeX (each atomically).
 
@@ -193,11 +227,13 @@ def write_tables(
         main rows (not ``ablation``) follow ours; None leaves them out
     extra_notes : further notes (e.g. how the diffusion models' weights came about)
     reference_note : where the published rows come from (default: NSD's references)
+    ssim_variant : the SSIM variant of this run's rows (``evaluate.ssim``)
     """
-    combined = _combined(summary, references)
+    combined = _combined(summary, references, ssim_variant)
     with atomic_path(out_tsv) as tmp:
         combined.to_csv(tmp, sep="\t", index=False)
-    notes = _notes(summary, references is not None, reference_note) + [note for note in extra_notes if note]
+    notes = _notes(summary, references is not None, reference_note) + _ssim_notes(combined, ssim_variant)
+    notes += [note for note in extra_notes if note]
 
     markdown = _markdown(format_table(combined)) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     write_text(out_md, markdown)

@@ -54,5 +54,6 @@ rule metrics_table:
     params:
         notes=[f"Diffusion models: {title_note()}." if title_note() else ""],
         dataset=published.dataset_of(config["source"]),
+        ssim=config["evaluate"]["ssim"],
     script:
         "../scripts/metrics_table.py"

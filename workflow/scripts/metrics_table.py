@@ -9,5 +9,6 @@ run_metrics_table(
     published=snakemake.input.published,
     notes=snakemake.params.notes,
     dataset=snakemake.params.dataset,
+    ssim_variant=snakemake.params.ssim,
     outputs=dict(snakemake.output.items()),
 )

@@ -19,6 +19,8 @@ __all__ = [
     "NETWORK_OF_METRIC",
     "NETWORKS",
     "CONVENTIONS",
+    "SSIM_VARIANTS",
+    "SSIM_VARIANT_NOTES",
     "WEIGHTS_PRETRAINED",
     "WEIGHTS_RANDOM_CONFIGURED",
     "WEIGHTS_RANDOM_MISSING",
@@ -46,6 +48,14 @@ NETWORK_OF_METRIC = {
 NETWORKS = ("AlexNet", "Inception", "CLIP", "EffNet-B", "SwAV")
 
 CONVENTIONS = ("brain_diffuser", "mindeye")
+SSIM_VARIANTS = ("standard", "legacy")
+"""2-D SSIM of the grey images (scikit-image >= 0.20: MindEye1/2's numbers), or the mean of 1-D SSIMs down each
+column (scikit-image <= 0.18 with ``multichannel=True`` on grey images: Brain-Diffuser's numbers, nsd.md 6d)."""
+SSIM_VARIANT_NOTES = {
+    "standard": "2-D SSIM",
+    "legacy": "per-column SSIM (Brain-Diffuser's code under scikit-image 0.17)",
+    "unknown": "an SSIM variant the source does not state",
+}
 
 WEIGHTS_PRETRAINED = "pretrained"
 WEIGHTS_RANDOM_CONFIGURED = "random (configured)"

@@ -16,12 +16,12 @@ from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
+from nsdrecon.metrics.names import SSIM_VARIANTS
 from nsdrecon.stats import rowwise_pearson
 from nsdrecon.metrics.resize import pixel_metric_inputs
 
 __all__ = ["SSIM_VARIANTS", "SSIM_KWARGS", "pixcorr", "ssim"]
 
-SSIM_VARIANTS = ("standard", "legacy")
 SSIM_KWARGS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
 _BATCH = 64  # images resized and held in float64 at a time
 

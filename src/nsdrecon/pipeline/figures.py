@@ -48,14 +48,18 @@ def reconstruction_panel(stimuli, recon_paths: dict, n_images: int = 8):
 
 def run_metrics_table(
     *, metrics: list[PathLike], published: PathLike, notes: list[str], outputs: Mapping[str, PathLike],
-    dataset: str = "nsd",
+    dataset: str = "nsd", ssim_variant: str = "standard",
 ) -> None:  # fmt: skip
-    """Mean metrics per subject and method with ``dataset``'s published rows; ``outputs``: ``tsv``, ``md``, ``tex``."""
+    """Mean metrics per subject and method with ``dataset``'s published rows; ``outputs``: ``tsv``, ``md``, ``tex``.
+
+    ``ssim_variant``: the SSIM the metrics stage computed (``evaluate.ssim``); published SSIMs of another
+    variant are marked as not comparable.
+    """
     per_image = pd.concat([pd.read_csv(path, sep="\t") for path in metrics], ignore_index=True)
     write_tables(
         summarize(per_image), outputs["tsv"], outputs["md"], outputs["tex"],
         references=read_published_results(published, dataset), extra_notes=notes,
-        reference_note=REFERENCE_NOTES[dataset],
+        reference_note=REFERENCE_NOTES[dataset], ssim_variant=ssim_variant,
     )  # fmt: skip
 
 

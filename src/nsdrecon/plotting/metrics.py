@@ -89,10 +89,15 @@ def our_rows(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["source"] == SOURCE_OURS] if "source" in summary.columns else summary
 
 
-def _draw_references(ax, rows: list[dict], metric: str, x: float) -> None:
-    """Published values as grey markers spread around ``x`` (one marker shape per published row)."""
+def _draw_references(ax, rows: list[dict], metric: str, x: float, ssim_variants: set[str]) -> None:
+    """Published values as grey markers spread around ``x`` (one marker shape per published row).
+
+    A published SSIM measured with another variant than this run's (``ssim_variants``) is left out.
+    """
     offsets = [0.0] if len(rows) == 1 else [-0.3 + 0.6 * i / (len(rows) - 1) for i in range(len(rows))]
     for row, marker, offset in zip(rows, _REFERENCE_MARKERS, offsets):
+        if metric == "SSIM" and ssim_variants and row.get("ssim_variant") not in ssim_variants:
+            continue
         ax.plot(x + offset, row[metric], marker=marker, ls="none", ms=4, mfc="white", mec=REFERENCE_COLOUR, mew=0.9)
 
 
@@ -113,7 +118,8 @@ def plot_metric_bars(
         :func:`nsdrecon.tables.write_tables` (its ``source == "published"`` rows are
         drawn once, as reference markers, unless ``references`` is given)
         (columns subject, method, the 8 metrics, optional ``weights:<network>`` labels;
-        panels of networks without pretrained weights say so)
+        panels of networks without pretrained weights say so; with ``ssim_variant``, a
+        published SSIM of another variant than this run's is not drawn)
     out_png, out_pdf : output files (written atomically)
     references : published rows (columns method, scope, the metrics; rows with ``ablation`` True
         are skipped), drawn as markers in a "published" group right of the bars; None: the
@@ -128,6 +134,8 @@ def plot_metric_bars(
         references = summary[summary["source"] == SOURCE_PUBLISHED].rename(columns={"subject": "scope"})
         references = None if references.empty else references
     summary = our_rows(summary)
+    # a published SSIM of another variant than this run's is not drawn (tables mark it)
+    ssim_variants = set(summary["ssim_variant"]) if "ssim_variant" in summary.columns else set()
     methods = list(dict.fromkeys(summary["method"]))
     subjects = sorted(set(summary["subject"]) - {MEAN_SUBJECT})
     subjects += [MEAN_SUBJECT] if MEAN_SUBJECT in set(summary["subject"]) else []
@@ -154,7 +162,7 @@ def plot_metric_bars(
                 ax=ax,
             )
             if reference_rows:
-                _draw_references(ax, reference_rows, metric, len(subjects))
+                _draw_references(ax, reference_rows, metric, len(subjects), ssim_variants)
                 ax.axvline(len(subjects) - 0.5, color="black", lw=0.4, ls=":")
             decorate_metric_panel(ax, summary, metric)
             ax.set_xticks(range(len(ticks)), ticks)
