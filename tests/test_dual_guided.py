@@ -26,7 +26,7 @@ def vd():
 
 @pytest.fixture(scope="module")
 def reconstructor(vd):
-    return DualGuidedReconstructor(vd, mix_ratio_text=0.4, uncond_image="zeros")
+    return DualGuidedReconstructor(vd, mix_ratio_text=0.4, uncond_image="black")
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +100,9 @@ def test_strength_zero_is_the_decoded_latent(vd, reconstructor, inputs):
 
 
 def test_strength_sets_the_schedule(reconstructor, inputs):
-    reconstructor.scheduler.set_timesteps(50)
-    kept = reconstructor.get_timesteps(50, 0.75)
-    assert len(kept) == 37 and int(kept[0]) == 721 and int(kept[-1]) == 1
+    steps = reconstructor.schedule(50, 0.75)
+    kept = steps.timesteps
+    assert len(kept) == 37 and int(kept[0]) == 721 and int(kept[-1]) == 1 and int(steps.noise_at) == 721
     weak = _run(reconstructor, *inputs, seeds=[0, 1, 2], strength=0.2)
     strong = _run(reconstructor, *inputs, seeds=[0, 1, 2], strength=0.9)
     start = inputs[2]
@@ -157,13 +157,14 @@ def test_no_structure_starts_from_noise(vd, reconstructor, inputs):
 
 
 def test_uncond_image_options(vd):
-    zeros = DualGuidedReconstructor(vd, uncond_image="zeros").uncond_image_tokens
+    black = DualGuidedReconstructor(vd, uncond_image="black").uncond_image_tokens
     grey = DualGuidedReconstructor(vd, uncond_image="grey").uncond_image_tokens
-    black = encode_clip_image_tokens(vd, np.zeros((1, 64, 64, 3), np.uint8), batch_size=1)
-    np.testing.assert_allclose(zeros.numpy(), black, atol=1e-6)
-    assert (zeros - grey).abs().max() > 1e-3
+    for tokens, value in ((black, 0), (grey, 127)):
+        expected = encode_clip_image_tokens(vd, np.full((1, 64, 64, 3), value, np.uint8), batch_size=1)
+        np.testing.assert_allclose(tokens.numpy(), expected, atol=1e-6)
+    assert (black - grey).abs().max() > 1e-3
     with pytest.raises(ValueError, match="uncond_image must be one of"):
-        DualGuidedReconstructor(vd, uncond_image="black")
+        DualGuidedReconstructor(vd, uncond_image="zeros")
 
 
 def test_inputs_are_checked(vd, reconstructor, inputs):

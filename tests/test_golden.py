@@ -52,7 +52,7 @@ def havir_inputs(vd, scenes):
 
 @pytest.fixture(scope="module")
 def havir(vd):
-    return DualGuidedReconstructor(vd, mix_ratio_text=0.4, uncond_image="zeros")
+    return DualGuidedReconstructor(vd, mix_ratio_text=0.4, uncond_image="black")
 
 
 @pytest.fixture(scope="module")

@@ -80,11 +80,11 @@ def test_features_resume_computing_only_the_missing_batches(tmp_path, monkeypatc
     calls = []
     real_batch = features.latent_batch
 
-    def dies_on_third_batch(vd_, batch):
+    def dies_on_third_batch(vd_, batch, seeds=None):
         calls.append(len(batch))
         if len(calls) == 3:
             raise KeyboardInterrupt("killed")
-        return real_batch(vd_, batch)
+        return real_batch(vd_, batch, seeds)
 
     monkeypatch.setattr(features, "latent_batch", dies_on_third_batch)
     out = tmp_path / "features.h5"
@@ -102,9 +102,9 @@ def test_features_resume_computing_only_the_missing_batches(tmp_path, monkeypatc
 
 
 def _counting(fn, calls):
-    def wrapped(vd_, batch):
+    def wrapped(vd_, batch, *args):
         calls.append(len(batch))
-        return fn(vd_, batch)
+        return fn(vd_, batch, *args)
 
     return wrapped
 

@@ -42,13 +42,13 @@ def write_feature_rows(
     captions: Sequence[Sequence[str]],
     nsd_ids: Sequence[int] | np.ndarray,
     shapes: dict[str, tuple[int, ...]],
-    encode: Callable[[np.ndarray, Sequence[Sequence[str]]], dict[str, np.ndarray]],
+    encode: Callable[[np.ndarray, Sequence[Sequence[str]], np.ndarray], dict[str, np.ndarray]],
     provenance: dict[str, Any],
     batch_size: int,
 ) -> None:
     """Encode the stimuli batch by batch into the float32 datasets ``shapes`` names (resumable, see above).
 
-    ``encode(images, captions)`` maps one batch to one array per dataset.
+    ``encode(images, captions, nsd_ids)`` maps one batch to one array per dataset.
     """
     nsd_ids = np.asarray(nsd_ids, dtype=np.int64)
     n_images = len(nsd_ids)
@@ -70,7 +70,7 @@ def write_feature_rows(
                 images = read_stimuli(images_uint8, nsd_ids[start:stop])
             else:
                 images = np.asarray(images_uint8[start:stop])
-            out.write(start, encode(images, captions[start:stop]))
+            out.write(start, encode(images, captions[start:stop], nsd_ids[start:stop]))
         out.finish()
     logger.info("wrote features of %d stimuli to %s", n_images, out_path)
 

@@ -2,12 +2,14 @@
 
 Three targets per image, exactly what the dual-guided UNet consumes:
 
-* ``vae_latent`` (N, C, h, w): the KL autoencoder's posterior mean times
-  ``vae.config.scaling_factor`` (4 x 64 x 64 for 512-pixel VD);
+* ``vae_latent`` (N, C, h, w): the KL autoencoder's posterior mean (or a seeded
+  posterior sample, as the authors' codes) times ``vae.config.scaling_factor``
+  (4 x 64 x 64 for 512-pixel VD);
 * ``clip_image`` (N, n_img, dim): VD's image context (``_encode_image_prompt`` of
   diffusers' dual-guided pipeline): ``post_layernorm`` of every token,
   ``visual_projection``, divided by the norm of the projected CLS token
-  (257 x 768 for CLIP ViT-L/14);
+  (257 x 768 for CLIP ViT-L/14), from the image processor's input or
+  Brain-Diffuser's (:func:`nsdrecon.models.encoders.clip_image_batch`);
 * ``clip_text`` (N, 77, dim): VD's text context (``_encode_text_prompt``):
   ``text_projection`` of every token divided by the norm of the pooled (EOS)
   embedding, averaged over the image's captions.
@@ -48,6 +50,9 @@ def compute_stimulus_features(
     out_path: str | os.PathLike,
     *,
     batch_size: int = 32,
+    vae_latent: str = "mean",
+    clip_image_input: str = "processor",
+    seed: int = 0,
 ) -> None:
     """Compute the three feature sets of the given stimuli and write them to HDF5.
 
@@ -70,17 +75,23 @@ def compute_stimulus_features(
         a killed run resumes after its last finished batch, and the file
         appears only complete.
     batch_size : int, default=32
+    vae_latent : {"mean", "sample"}, default="mean"
+        The posterior mean, or a sample seeded by ``seed + nsd_id`` (whatever the batch).
+    clip_image_input : {"processor", "brain_diffuser"}, default="processor"
+        See :func:`nsdrecon.models.encoders.clip_image_batch`.
+    seed : int, default=0
     """
     shapes = {"vae_latent": vd.latent_shape, "clip_image": vd.image_tokens, "clip_text": vd.text_tokens}
 
-    def encode(images: np.ndarray, texts: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def encode(images: np.ndarray, texts: Sequence[Sequence[str]], ids: np.ndarray) -> dict[str, np.ndarray]:
         return {
-            "vae_latent": latent_batch(vd, images),
-            "clip_image": clip_image_batch(vd, images),
+            "vae_latent": latent_batch(vd, images, _sample_seeds(vae_latent, seed, ids)),
+            "clip_image": clip_image_batch(vd, images, clip_image_input),
             "clip_text": clip_text_batch(vd, texts),
         }
 
-    write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, _provenance(vd), batch_size)
+    provenance = {**_provenance(vd), "vae_latent": vae_latent, "clip_image_input": clip_image_input, "sample_seed": seed}
+    write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, provenance, batch_size)
 
 
 def compute_minddiffuser_features(
@@ -92,23 +103,28 @@ def compute_minddiffuser_features(
     out_path: str | os.PathLike,
     *,
     batch_size: int = 32,
+    vae_latent: str = "mean",
+    seed: int = 0,
+    context_tokens: int | None = None,
+    captions_per_image: int | None = None,
 ) -> None:
     """MindDiffuser's decoding targets of the given stimuli, written to HDF5 as :func:`compute_stimulus_features`.
 
-    Datasets: ``sd_latent`` (SD's VAE latent, scaled), ``sd_text`` (SD's text
-    conditioning, all 77 tokens, mean over captions; the decoder keeps the
-    first ones) and ``clip_<name>`` for each of ``clip_features.names``
-    (flattened CLIP ViT-B/32 layer features and the projected embedding).
+    Datasets: ``sd_latent`` (SD's VAE latent, scaled: the posterior mean or a sample seeded by ``seed + nsd_id``),
+    ``sd_text`` (SD's text conditioning, ``context_tokens`` long (default 77), mean over the first
+    ``captions_per_image`` captions (default all); the decoder keeps the first tokens) and ``clip_<name>`` for each
+    of ``clip_features.names`` (flattened CLIP ViT-B/32 layer features and the projected embedding). The
+    attributes ``clip_output`` and ``clip_input`` say which layer activations and which input protocol.
     """
     probe = clip_features.batch_features(np.zeros((1, 8, 8, 3), np.uint8))
-    shapes = {"sd_latent": sd.latent_shape, "sd_text": sd.text_tokens}
+    shapes = {"sd_latent": sd.latent_shape, "sd_text": (context_tokens or sd.text_tokens[0], sd.text_tokens[1])}
     shapes.update({f"clip_{name}": value.shape[1:] for name, value in probe.items()})
 
-    def encode(images: np.ndarray, texts: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def encode(images: np.ndarray, texts: Sequence[Sequence[str]], ids: np.ndarray) -> dict[str, np.ndarray]:
         clip = clip_features.batch_features(images)
         return {
-            "sd_latent": latent_batch(sd, images),
-            "sd_text": sd_text_batch(sd, texts),
+            "sd_latent": latent_batch(sd, images, _sample_seeds(vae_latent, seed, ids)),
+            "sd_text": sd_text_batch(sd, [list(t)[:captions_per_image] for t in texts], context_tokens),
             **{f"clip_{name}": value for name, value in clip.items()},
         }
 
@@ -116,8 +132,20 @@ def compute_minddiffuser_features(
         **_provenance(sd),
         "clip_source": clip_features.vision.name_or_path,
         "clip_layers": list(clip_features.layers),
+        "clip_output": clip_features.output,
+        "clip_input": clip_features.preprocess,
+        "vae_latent": vae_latent,
+        "sample_seed": seed,
+        "captions_per_image": captions_per_image or 0,
     }
     write_feature_rows(out_path, images_uint8, captions, nsd_ids, shapes, encode, provenance, batch_size)
+
+
+def _sample_seeds(vae_latent: str, seed: int, ids: np.ndarray) -> list[int] | None:
+    """Seeds of the posterior samples of a batch (None: the posterior mean)."""
+    if vae_latent not in ("mean", "sample"):
+        raise ValueError(f"vae_latent must be 'mean' or 'sample', got {vae_latent!r}")
+    return [seed + int(i) for i in ids] if vae_latent == "sample" else None
 
 
 def _provenance(vd: VersatileDiffusion | StableDiffusion) -> dict[str, Any]:

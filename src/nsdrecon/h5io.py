@@ -29,12 +29,12 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], attrs: Mappi
 
 
 def load_arrays(path: str | Path, names: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """Read datasets ``names`` (all if None) and the attributes of ``path``."""
+    """Read datasets ``names`` (all if None; none if empty) and the attributes of ``path``."""
     with open_hdf5(path) as f:
         missing = [n for n in (names or []) if n not in f]
         if missing:
             raise KeyError(f"{path}: missing datasets {missing}; found {sorted(f.keys())}")
-        arrays = {n: f[n][()] for n in (names or list(f.keys()))}
+        arrays = {n: f[n][()] for n in (list(f.keys()) if names is None else names)}
         attrs = {k: _decode_attr(v) for k, v in f.attrs.items()}
     return arrays, attrs
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CLIP_MEAN", "CLIP_STD", "check_images"]
+__all__ = ["CLIP_MEAN", "CLIP_STD", "IMAGENET_MEAN", "IMAGENET_STD", "check_images"]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 """OpenAI CLIP's per-channel input normalisation (images in [0, 1]), used by every CLIP model here."""
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""torchvision's ImageNet normalisation (the metrics' networks; MindDiffuser feeds CLIP with it too)."""
 
 
 def check_images(name: str, images: np.ndarray) -> np.ndarray:

@@ -8,10 +8,12 @@ Each kind states its datasets, so a stage never recovers meaning from key names:
   the semantic one.
 * **MindDiffuser inputs** (``decoders/minddiffuser_test_predictions.h5``, or the
   oracle's): ``nsd_id``, ``sd_latent`` (n, C, h, w), ``sd_text`` (n, tokens, d)
-  the decoded first text tokens, ``sd_text_tail`` (77 - tokens, d) the rest
+  the decoded first text tokens, ``sd_text_tail`` (context - tokens, d) the rest
   (train mean), and for each matched CLIP feature (attribute ``clip_features``,
   e.g. ``["layer2", "layer4", "embedding"]``) ``clip_<name>`` (n, k) with the
-  selected dimensions ``clip_<name>_index`` (k,).
+  selected dimensions ``clip_<name>_index`` (k,); the attributes ``clip_output``
+  and ``clip_input`` say how the features were computed
+  (:class:`nsdrecon.models.ClipLayerFeatures`), so stage 2 computes them alike.
 * **Reconstructions** (``{method}/reconstructions.h5``, written row by row by
   :class:`nsdrecon.resumable.RowWriter`): ``images`` (n, H, W, 3) uint8,
   ``nsd_id`` (n,), and for MindDiffuser's stage 2 ``stage2_loss`` (n, steps + 1),
@@ -71,6 +73,8 @@ class MindDiffuserInputs:
     sd_text_tail: np.ndarray
     clip: dict[str, np.ndarray] = field(default_factory=dict)  # feature name -> (n, k) targets
     clip_index: dict[str, np.ndarray] = field(default_factory=dict)  # feature name -> (k,) selected dimensions
+    clip_output: str = "hidden_state"  # ClipLayerFeatures' output
+    clip_input: str = "clip"  # ClipLayerFeatures' preprocess
 
     def __post_init__(self):
         if self.clip.keys() != self.clip_index.keys():
@@ -84,14 +88,16 @@ def write_minddiffuser_inputs(path: Path, inputs: MindDiffuserInputs, attrs: dic
     for name in inputs.clip:
         arrays[f"clip_{name}"] = inputs.clip[name]
         arrays[f"clip_{name}_index"] = inputs.clip_index[name]
-    save_arrays(path, arrays, {**(attrs or {}), "clip_features": json.dumps(list(inputs.clip))})
+    attrs = {**(attrs or {}), "clip_output": inputs.clip_output, "clip_input": inputs.clip_input}
+    save_arrays(path, arrays, {**attrs, "clip_features": json.dumps(list(inputs.clip))})
 
 
 def read_minddiffuser_inputs(path: Path) -> MindDiffuserInputs:
     """The file :func:`write_minddiffuser_inputs` wrote; names the file when it is not one."""
     arrays, attrs = load_arrays(path)
-    if "clip_features" not in attrs:
-        raise ValueError(f"{path}: no 'clip_features' attribute; not MindDiffuser inputs written by this pipeline")
+    absent = [key for key in ("clip_features", "clip_output", "clip_input") if key not in attrs]
+    if absent:
+        raise ValueError(f"{path}: no attribute {absent}; not MindDiffuser inputs written by this pipeline")
     names = attrs["clip_features"]
     wanted = ["nsd_id", "sd_latent", "sd_text", "sd_text_tail", *(f"clip_{n}{s}" for n in names for s in ("", "_index"))]
     missing = [name for name in wanted if name not in arrays]
@@ -100,6 +106,7 @@ def read_minddiffuser_inputs(path: Path) -> MindDiffuserInputs:
     return MindDiffuserInputs(
         arrays["nsd_id"], arrays["sd_latent"], arrays["sd_text"], arrays["sd_text_tail"],
         clip={n: arrays[f"clip_{n}"] for n in names}, clip_index={n: arrays[f"clip_{n}_index"] for n in names},
+        clip_output=attrs["clip_output"], clip_input=attrs["clip_input"],
     )
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "HAVIR_METHODS",
@@ -161,7 +161,18 @@ class Models(Section):
     """precision of the diffusion models."""
 
 
-class Features(Section):
+class FeatureEncoding(Section):
+    """How stimuli become decoding targets: the settings the feature stages take (the rerun triggers)."""
+
+    vae_latent: Literal["mean", "sample"] = "mean"
+    """VAE latent of a stimulus: the posterior `mean`, or a `sample` from it (mean + std·ε, ε seeded by `seed + nsd_id`), as both authors' codes do (Brain-Diffuser's `autokl_encode`, MindDiffuser's `get_first_stage_encoding`). Both feature files."""
+    clip_image_input: Literal["processor", "brain_diffuser"] = "processor"
+    """how a stimulus reaches Versatile Diffusion's CLIP image encoder: the model's image `processor` as diffusers' pipeline uses it, or `brain_diffuser`'s path (`clipvision_extract_features.py`: PIL bilinear to 512 px, VD's [-1, 1] round trip truncated to uint8 as transformers 4.19 did, then CLIP's PIL processor: bicubic, centre crop, normalise)."""
+    seed: int = Field(0, ge=0)
+    """seed of the posterior samples (`vae_latent: sample`)."""
+
+
+class Features(FeatureEncoding):
     """Stimulus features (VAE latents, CLIP image and text tokens)."""
 
     batch_size: int = Field(32, ge=1)
@@ -260,8 +271,10 @@ class HavirSampler(Section):
     """classifier-free guidance."""
     mix_ratio_text: float = Field(0.4, ge=0, le=1)
     """share of the text context in the dual cross-attention (0.4 = image 0.6 / text 0.4, as Brain-Diffuser; diffusers' `mix_ratio` weights the text side)."""
-    uncond_image: Literal["zeros", "grey"] = "zeros"
-    """unconditional image context: CLIP tokens of an all-`zeros` image (Brain-Diffuser) or a `grey` one (diffusers)."""
+    uncond_image: Literal["black", "grey"] = "black"
+    """unconditional image context: CLIP tokens of a `black` image (what the tiny models were trained with; within half a grey level of diffusers' pipeline under transformers 5) or Brain-Diffuser's `grey` one (pixel value 127: its `torch.zeros` in VD's [-1, 1] convention, as transformers 4.19 converted it)."""
+    schedule: Literal["diffusers", "brain_diffuser"] = "diffusers"
+    """where the decoded latent is noised and which DDIM steps denoise it (k = int(steps · strength)): `diffusers` noises to the first kept step and denoises k steps from it (50 at 0.75: t=721); `brain_diffuser` noises at DDIM index k (t=741) and denoises indices k-1…0 (37 steps from t=721), as its `stochastic_encode` + `decode_dc`."""
     seed: int = Field(0, ge=0)
     """image *i* uses seed `seed + nsd_id`, so it does not depend on its batch."""
 
@@ -294,27 +307,75 @@ class Stage2(Section):
     """schedule length inside the loop: `null` = `num_inference_steps` (exact); fewer is the faster variant (the final image always uses the full schedule)."""
     optimize_conditioning: bool = False
     """also update the text conditioning (the paper updates both)."""
+    noise: Literal["fixed", "fresh"] = "fixed"
+    """the img2img noise inside the loop: drawn once per image (`fixed`) or anew at every iteration (`fresh`, MindDiffuser's `stochastic_encode` without a noise argument)."""
+    layer_weights: Literal["equal", "minddiffuser"] = "equal"
+    """each layer's MSE weight: `equal` (mean over the decoded dimensions), or `minddiffuser`'s `MSE_CLIP_mask` (per image, inverse target norms normalised to sum 1, times 1.5, 1.2, 1, 1, 1, 1 in layer order; MSE over the whole layer with the unselected dimensions zero)."""
+    snapshot_every: Annotated[int, Field(ge=1)] | None = None
+    """`null`: the output is the full schedule's image of the refined latent; N: the image rendered inside the loop at the last iteration i < steps with i % N = 0 (MindDiffuser saves every 10th of 300 iterations, the last being 290). Needs `inner_steps: null`."""
     checkpoint: bool = False
     """recompute each UNet call in the backward pass (bounds GPU memory at 512 px; same images, slower)."""
 
+    @model_validator(mode="after")
+    def _snapshot_needs_exact_loop(self):
+        if self.snapshot_every is not None and self.inner_steps is not None:
+            raise ValueError("snapshot_every keeps an image rendered inside the loop: it needs inner_steps: null (the full schedule)")
+        return self
 
-class MindDiffuserDecoding(Section):
-    """MindDiffuser's L2 decoders: the settings its decoder stage takes."""
+
+class MindDiffuserTargets(Section):
+    """What MindDiffuser decodes: the settings its feature stage takes."""
 
     clip_layers: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: [2, 4], min_length=1, json_schema_extra={"uniqueItems": True}
     )
-    """hidden layers read (1-based; the paper: 2, 4, …, 12) plus the projected embedding."""
+    """CLIP blocks read (1-based) plus the projected embedding. MindDiffuser's `Linear-2 … Linear-12` are blocks 1-6 with `clip_output: mlp`."""
+    clip_output: Literal["hidden_state", "mlp"] = "hidden_state"
+    """what a layer feature is: the residual stream after the block (`hidden_state`), or the block's MLP branch before the residual add (`mlp`, MindDiffuser's forward hooks on `mlp.c_proj`)."""
+    clip_input: Literal["clip", "minddiffuser"] = "clip"
+    """CLIP's input: antialiased bicubic resize and CLIP's mean/std (`clip`), or MindDiffuser's: no antialiasing (bilinear for stimuli, bicubic for generated images) and ImageNet's mean/std."""
+    context_tokens: Annotated[int, Field(ge=1, le=77)] | None = None
+    """length of SD's text context: `null` = the tokenizer's 77, or 15 as MindDiffuser's `v1-inference.yaml` (`max_length: 15`: captions are cut to 15 tokens, the last the end token). At least `text_tokens`."""
+    captions: Annotated[int, Field(ge=1)] | None = None
+    """captions averaged per image: `null` = all (Brain-Diffuser), or the first N (MindDiffuser: 5)."""
+
+    _unique_layers = field_validator("clip_layers")(_unique)
+
+
+class VoxelsPerTarget(Section):
+    """Voxels each target of a kind uses with `regression: fastl2lir` (MindDiffuser's training scripts' `n_feat`)."""
+
+    sd_latent: int = Field(3000, ge=1)
+    """SD latent (`detail_decoding.py`: 3000; its `Reconstruction.py` loads a 4000-voxel model)."""
+    sd_text: int = Field(450, ge=1)
+    """SD text tokens (`Semantic_feature_decoding.py`: 450; `Reconstruction.py` loads a 125-voxel model)."""
+    clip: int = Field(850, ge=1)
+    """CLIP layers and embedding (`Structural_feature_decoding.py`: 850)."""
+
+
+class MindDiffuserDecoding(MindDiffuserTargets):
+    """MindDiffuser's L2 decoders: the settings its decoder stage takes."""
+
+    regression: Literal["ridge", "fastl2lir"] = "ridge"
+    """`ridge`: per target group (a latent channel, a token, a CLIP layer) the `voxel_fraction` best-correlated voxels and a ridge with alpha chosen by `ridge.cv`; `fastl2lir`: MindDiffuser's own (FastL2LiR on z-scored voxels and targets): every target its `n_voxels` voxels of largest |r| and the one alpha of `alphas`, the CLIP dimensions ranked by mean |r| over `ridge.cv_folds` contiguous folds."""
+    n_voxels: VoxelsPerTarget = Field(default_factory=VoxelsPerTarget)
+    """voxels per target with `regression: fastl2lir`."""
     text_tokens: int = Field(15, ge=1, le=77)
-    """first SD text-conditioning tokens decoded (15: start token + 14); the remaining 62 are the training mean."""
+    """first SD text-conditioning tokens decoded (15: start token + 14); tokens after them, up to `context_tokens`, are the training mean."""
     top_fraction: float = Field(0.25, gt=0, le=1)
     """share of each CLIP layer's dimensions decoded and matched, the most decodable on the training set (cross-validated) first."""
     voxel_fraction: float = Field(0.25, gt=0, le=1)
-    """share of the visual voxels (both streams) each target group's regression uses, the best-correlated on the training set."""
+    """share of the visual voxels (both streams) each target group's regression uses, the best-correlated on the training set (`regression: ridge`)."""
     alphas: Alphas = Field(default_factory=lambda: [10.0, 1000.0, 100000.0])
     """ridge alphas of these L2 decoders (one value = fixed; several = chosen by `ridge.cv`; the paper: a fixed 0.15 on its own scaling)."""
 
-    _unique_layers = field_validator("clip_layers")(_unique)
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.context_tokens is not None and self.context_tokens < self.text_tokens:
+            raise ValueError(f"context_tokens ({self.context_tokens}) must be at least text_tokens ({self.text_tokens})")
+        if self.regression == "fastl2lir" and len(self.alphas) != 1:
+            raise ValueError(f"regression fastl2lir takes one alpha (MindDiffuser: 0.15), got alphas {self.alphas}")
+        return self
 
 
 class MindDiffuserSampler(Section):
@@ -326,6 +387,8 @@ class MindDiffuserSampler(Section):
     """stage 1 img2img strength."""
     guidance_scale: float = Field(5.0, ge=1)
     """stage 1 classifier-free guidance (paper: 5)."""
+    schedule: Literal["diffusers", "minddiffuser"] = "diffusers"
+    """where the decoded latent is noised and which DDIM steps denoise it, in stage 1 and inside stage 2 (k = int(steps · strength)): `diffusers` (50 at 0.75: noise to t=721, 37 steps from it) or `minddiffuser` (`stochastic_encode(z, 37)` then `decode(…, 35)`: noise at DDIM index k, t=741, and denoise k-2 steps from t=681)."""
     seed: int = Field(0, ge=0)
     """the noise of image `i` comes from `seed + nsd_id`."""
     stage2: Stage2 = Field(default_factory=Stage2)

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from nsdrecon.diffusion import DualGuidedReconstructor, MindDiffuserReconstructor  # noqa: E402
+from nsdrecon.diffusion.minddiffuser import stage2_loss, stage2_weights  # noqa: E402
 from nsdrecon.models import ClipLayerFeatures  # noqa: E402
 from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion, torch_dtype  # noqa: E402
 
@@ -151,7 +152,7 @@ def bench_stage2_variants(args, names, device, dtype) -> list[dict]:
         sync(device)
         seconds = (time.perf_counter() - start) / args.batch
         final = {k: torch.as_tensor(v, device=device) for k, v in md.clip_features.extract(result.images).items()}
-        final_loss = md.feature_loss(final, goal_t, {}, cosine_weight=0.1)
+        final_loss = stage2_loss(final, goal_t, stage2_weights(goal_t, "equal", md.clip_features.sizes), cosine_weight=0.1)
         rows.append({
             "variant": "exact" if not inner else f"inner_steps={inner}",
             "s_per_image": seconds,

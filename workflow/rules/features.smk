@@ -23,6 +23,7 @@ rule stimulus_features:
         batch_size=config["features"]["batch_size"],
     params:
         model=diffusion_model(),
+        encoding=stage_settings("features", settings.FeatureEncoding),
         dtype=config["models"]["dtype"],
         subjects=SUBJECTS,
         sessions=config["betas"]["sessions"],
@@ -55,7 +56,8 @@ rule minddiffuser_features:
     params:
         model=minddiffuser_model("model"),
         clip=minddiffuser_model("clip"),
-        clip_layers=config["minddiffuser"]["clip_layers"],
+        targets=stage_settings("minddiffuser", settings.MindDiffuserTargets),
+        encoding=stage_settings("features", settings.FeatureEncoding),
         dtype=config["models"]["dtype"],
         subjects=SUBJECTS,
         sessions=config["betas"]["sessions"],

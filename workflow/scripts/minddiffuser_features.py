@@ -2,7 +2,7 @@
 
 from nsdrecon.pipeline.features import run_minddiffuser_features
 from nsdrecon.runlog import configure_logging, set_threads
-from nsdrecon.settings import ModelSource
+from nsdrecon.settings import FeatureEncoding, MindDiffuserTargets, ModelSource
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -18,7 +18,8 @@ run_minddiffuser_features(
     trials_per_session=p.trials_per_session,
     model=ModelSource.model_validate(p.model),
     clip=ModelSource.model_validate(p.clip),
-    clip_layers=p.clip_layers,
+    targets=MindDiffuserTargets.model_validate(p.targets),
+    encoding=FeatureEncoding.model_validate(p.encoding),
     device=run.device,
     dtype=p.dtype,
     batch_size=run.batch_size,

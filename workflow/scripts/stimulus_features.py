@@ -2,7 +2,7 @@
 
 from nsdrecon.pipeline.features import run_stimulus_features
 from nsdrecon.runlog import configure_logging, set_threads
-from nsdrecon.settings import ModelSource
+from nsdrecon.settings import FeatureEncoding, ModelSource
 
 configure_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -17,6 +17,7 @@ run_stimulus_features(
     sessions=p.sessions,
     trials_per_session=p.trials_per_session,
     model=ModelSource.model_validate(p.model),
+    encoding=FeatureEncoding.model_validate(p.encoding),
     device=run.device,
     dtype=p.dtype,
     batch_size=run.batch_size,

@@ -10,8 +10,10 @@ no img2img strength. This module is a small pipeline over the same components:
 2. ``prepare_conditioning``: context ``[text, image]`` concatenated along the
    tokens, unconditional half first for classifier-free guidance;
 3. the img2img steps shared with MindDiffuser (:mod:`nsdrecon.diffusion.img2img`):
-   the kept tail of the DDIM schedule (50 steps at strength 0.75 keep the last
-   37), per-image seeded noise, the guided denoising loop and VAE decoding.
+   where the decoded latent is noised and which DDIM steps denoise it (50 steps
+   at strength 0.75: diffusers' 37 steps from t=721, or Brain-Diffuser's noise
+   at t=741 then 37 steps from t=721), per-image seeded noise, the guided
+   denoising loop and VAE decoding.
 
 The mix ratio follows diffusers: it weights the **text** side, so
 ``mix_ratio_text=0.4`` is Brain-Diffuser's image 0.6 / text 0.4.
@@ -43,9 +45,15 @@ __all__ = [
     "set_mix_ratio",
 ]
 
-UNCOND_IMAGES = {"zeros": 0, "grey": 128}
-"""Pixel value of the image whose CLIP tokens are the unconditional image context:
-an all-zeros (black) image as Brain-Diffuser, or mid-grey as diffusers' pipeline."""
+UNCOND_IMAGES = {"black": 0, "grey": 127}
+"""Pixel value of the image whose CLIP tokens are the unconditional image context.
+
+``grey`` is Brain-Diffuser's (ozcelikfu/brain-diffuser, ``scripts/versatilediffusion_reconstruct_images.py``):
+it encodes ``torch.zeros((1, 3, 224, 224))`` in VD's [-1, 1] convention, which ``VD.clip_encode_vision`` maps to
+0.5 and transformers 4.19's CLIP feature extractor truncates to the uint8 value 127 (golden values:
+``tests/test_authors_protocols.py``). ``black`` is what the tiny models were trained with, and within half a
+grey level of what diffusers' ``VersatileDiffusionDualGuidedPipeline`` passes today: a 0.5 float image that
+transformers 5's ``CLIPImageProcessor`` rescales by 1/255 once more (pixel value 0.5 of 255)."""
 
 TEXT_CONDITION, IMAGE_CONDITION = 0, 1  # order of the two contexts in the concatenated tokens
 
@@ -173,13 +181,14 @@ class DualGuidedReconstructor(LatentImg2Img):
         context.
     mix_ratio_text : float, default=0.4
         Weight of the text side of the dual attention (Brain-Diffuser: 0.4).
-    uncond_image : {"zeros", "grey"}, default="zeros"
-        Unconditional image context: CLIP tokens of an all-zeros (black) image
-        (Brain-Diffuser) or of a mid-grey one (diffusers). The unconditional
+    uncond_image : {"black", "grey"}, default="black"
+        Unconditional image context: CLIP tokens of a black image (the tiny
+        models' training; near diffusers' pipeline) or of Brain-Diffuser's grey
+        one (pixel value 127), see :data:`UNCOND_IMAGES`. The unconditional
         text context is the tokens of the empty caption.
     """
 
-    def __init__(self, vd: VersatileDiffusion, *, mix_ratio_text: float = 0.4, uncond_image: str = "zeros") -> None:
+    def __init__(self, vd: VersatileDiffusion, *, mix_ratio_text: float = 0.4, uncond_image: str = "black") -> None:
         if uncond_image not in UNCOND_IMAGES:
             raise ValueError(f"uncond_image must be one of {sorted(UNCOND_IMAGES)}, got {uncond_image!r}")
         self.vd = vd
@@ -201,6 +210,7 @@ class DualGuidedReconstructor(LatentImg2Img):
         strength: float = 0.75,
         guidance_scale: float = 7.5,
         num_inference_steps: int = 50,
+        schedule: str = "diffusers",
         seeds: Sequence[int],
         output_type: str = "np",
     ) -> np.ndarray:
@@ -225,6 +235,9 @@ class DualGuidedReconstructor(LatentImg2Img):
             Classifier-free guidance scale; at most 1 disables guidance.
         num_inference_steps : int, default=50
             DDIM steps of the full schedule.
+        schedule : {"diffusers", "brain_diffuser"}, default="diffusers"
+            Where the latent is noised and which steps denoise it
+            (:data:`nsdrecon.diffusion.img2img.SCHEDULES`).
         seeds : sequence of int
             One seed per image for its noise.
         output_type : {"np", "latent"}, default="np"
@@ -245,17 +258,14 @@ class DualGuidedReconstructor(LatentImg2Img):
         context, mix_ratio = self.prepare_conditioning(image_tokens, text_tokens, batch_size, do_guidance)
         set_mix_ratio(self.unet, mix_ratio)
 
-        # 3. timesteps: the last `strength` fraction of the schedule
-        if init_latents is None:
-            timesteps = self.full_schedule(num_inference_steps)
-        else:
-            timesteps = self.get_timesteps(num_inference_steps, strength)
+        # 3. timesteps: where the latent is noised and the steps that denoise it
+        steps = self.schedule(num_inference_steps, None if init_latents is None else strength, schedule)
 
         # 4. starting latents, one generator per image
-        latents = self.prepare_latents(init_latents, timesteps, self.draw_noise(seeds))
+        latents = self.prepare_latents(init_latents, steps, self.draw_noise(self.noise_generators(seeds)))
 
         # 5. denoising loop with guidance
-        latents = self.denoise(latents, timesteps, context, guidance_scale)
+        latents = self.denoise(latents, steps.timesteps, context, guidance_scale)
 
         # 6. decode
         if output_type == "latent":

@@ -1,11 +1,12 @@
 """The img2img steps that HAVIR's and MindDiffuser's reconstructions share.
 
-Both start from a decoded VAE latent, noise it to a point of a DDIM schedule
-(diffusers' SD img2img: strength 0.75 of 50 steps keeps the last 37), denoise
-with classifier-free guidance and decode with the VAE. The pieces are written
-once here:
+Both start from a decoded VAE latent, noise it to a point of a DDIM schedule,
+denoise with classifier-free guidance and decode with the VAE. The pieces are
+written once here:
 
-* :meth:`LatentImg2Img.get_timesteps`: the kept tail of the schedule;
+* :meth:`LatentImg2Img.schedule`: where the latent is noised and which steps
+  denoise it, by the protocol of diffusers or of the authors' code
+  (:data:`SCHEDULES`);
 * :meth:`LatentImg2Img.prepare_latents`: per-image seeded noise (one CPU
   ``torch.Generator`` per image, so a picture does not depend on its batch);
 * :meth:`LatentImg2Img.denoise`: the guided DDIM loop, optionally with
@@ -18,6 +19,7 @@ once here:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,7 +29,37 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 from tqdm.auto import tqdm
 
-__all__ = ["LatentImg2Img"]
+__all__ = ["SCHEDULES", "Img2ImgSchedule", "LatentImg2Img"]
+
+SCHEDULES = ("diffusers", "brain_diffuser", "minddiffuser")
+"""How an img2img run places its noise and steps on the DDIM schedule, with ``k = int(steps * strength)``:
+
+* ``diffusers`` (``StableDiffusionImg2ImgPipeline``): noise to the first kept timestep and denoise the last
+  ``k`` steps from it (50 steps at 0.75: noise to t=721, 37 steps from t=721);
+* ``brain_diffuser`` (ozcelikfu/brain-diffuser, ``scripts/versatilediffusion_reconstruct_images.py``, the
+  LDM img2img of ``DDIMSampler.stochastic_encode(z, k)`` then ``decode(z_enc, t_start=k)``): noise at DDIM
+  index ``k`` and denoise indices ``k-1 … 0`` (t=741, then 37 steps from t=721);
+* ``minddiffuser`` (ReedOnePeck/MindDiffuser, ``Image reconstruction/Reconstruction.py``:
+  ``stochastic_encode(z, 37)`` then ``decode(z_enc, c, 35)``): noise at index ``k``, denoise two steps fewer,
+  indices ``k-3 … 0`` (t=741, then 35 steps from t=681). Their code hard-codes 37 and 35; other step counts and
+  strengths keep the same offsets.
+
+The DDIM index ``i`` is the timestep ``1 + i * (1000 // steps)`` (LDM's ``make_ddim_timesteps``, diffusers'
+``leading`` spacing with ``steps_offset=1``); the two agree whenever ``steps`` divides 1000.
+Golden values from both authors' samplers: ``tests/test_authors_protocols.py``.
+"""
+
+
+@dataclass(frozen=True)
+class Img2ImgSchedule:
+    """Where img2img noises its starting latent and the timesteps that denoise it (descending).
+
+    ``noise_at`` is None when there is nothing to noise: no steps are kept (strength 0 under
+    ``diffusers``), or the run starts from pure noise (no latent).
+    """
+
+    noise_at: torch.Tensor | None
+    timesteps: torch.Tensor
 
 
 class LatentImg2Img:
@@ -62,42 +94,58 @@ class LatentImg2Img:
     def device(self) -> torch.device:
         return self.unet.device
 
-    def get_timesteps(self, num_inference_steps: int, strength: float) -> torch.Tensor:
-        """Set a ``num_inference_steps`` schedule; return its last ``int(num_inference_steps * strength)`` steps."""
-        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
-        init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
-        t_start = max(num_inference_steps - init_timestep, 0)
-        return self.scheduler.timesteps[t_start * self.scheduler.order :]
+    def schedule(self, num_inference_steps: int, strength: float | None, protocol: str = "diffusers") -> Img2ImgSchedule:
+        """Set a ``num_inference_steps`` DDIM schedule and place an img2img run on it (see :data:`SCHEDULES`).
 
-    def full_schedule(self, num_inference_steps: int) -> torch.Tensor:
-        """Set a ``num_inference_steps`` schedule and return all of it (start from pure noise)."""
+        ``strength=None`` starts from pure noise and runs the whole schedule (no structural prior).
+        """
+        if protocol not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {protocol!r}")
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
-        return self.scheduler.timesteps
+        timesteps = self.scheduler.timesteps  # descending
+        if strength is None:
+            return Img2ImgSchedule(None, timesteps)
+        kept = min(int(num_inference_steps * strength), num_inference_steps)
+        if protocol == "diffusers":
+            tail = timesteps[(num_inference_steps - kept) * self.scheduler.order :]
+            return Img2ImgSchedule(tail[:1] if len(tail) else None, tail)
+        if kept == num_inference_steps:
+            raise ValueError(
+                f"schedule {protocol!r} noises at DDIM index int(steps * strength) = {kept}, past the last of "
+                f"{num_inference_steps} steps: use a strength below 1"
+            )
+        ascending = timesteps.flip(0)
+        denoised = kept if protocol == "brain_diffuser" else max(kept - 2, 0)
+        return Img2ImgSchedule(ascending[kept : kept + 1], ascending[:denoised].flip(0))
 
     def to_context(self, tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Context tokens on the UNet's device and in its dtype (a tensor keeps its graph)."""
         return torch.as_tensor(tokens).to(device=self.device, dtype=self.unet.dtype)
 
-    def draw_noise(self, seeds: Sequence[int]) -> torch.Tensor:
-        """Float32 noise (batch, C, h, w), one CPU generator per image: the same numbers on every device."""
-        generators = [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
-        shape = (len(seeds), *self.latent_shape)
-        return randn_tensor(shape, generator=generators, device=self.device, dtype=torch.float32)
+    @staticmethod
+    def noise_generators(seeds: Sequence[int]) -> list[torch.Generator]:
+        """One CPU generator per image: the same numbers on every device, whatever the batch."""
+        return [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
+
+    def draw_noise(self, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """Float32 noise (batch, C, h, w), the next draw of each image's generator."""
+        shape = (len(generators), *self.latent_shape)
+        return randn_tensor(shape, generator=list(generators), device=self.device, dtype=torch.float32)
 
     def prepare_latents(
-        self, init_latents: np.ndarray | torch.Tensor | None, timesteps: torch.Tensor, noise: torch.Tensor
+        self, init_latents: np.ndarray | torch.Tensor | None, schedule: Img2ImgSchedule, noise: torch.Tensor
     ) -> torch.Tensor:
-        """Noise ``init_latents`` to ``timesteps[0]``, or scale ``noise`` when there is no latent.
+        """Noise ``init_latents`` to ``schedule.noise_at``, or scale ``noise`` when there is no latent.
 
-        With no timesteps left (strength 0) the latents are returned unchanged.
+        With nothing to noise (strength 0 under ``diffusers``) the latents are returned unchanged.
         Differentiable in ``init_latents`` (MindDiffuser optimises it).
         """
         if init_latents is None:
             return noise * self.scheduler.init_noise_sigma
         latents = torch.as_tensor(init_latents).to(device=self.device, dtype=torch.float32)
-        if len(timesteps) == 0:
+        if schedule.noise_at is None:
             return latents
-        return self.scheduler.add_noise(latents, noise, timesteps[:1].repeat(len(latents)))
+        return self.scheduler.add_noise(latents, noise, schedule.noise_at.repeat(len(latents)))
 
     def denoise(
         self,

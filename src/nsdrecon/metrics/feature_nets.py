@@ -47,7 +47,7 @@ from nsdrecon.metrics.names import (
     WEIGHTS_TINY_TRAINED,
     check_convention,
 )
-from nsdrecon.images import CLIP_MEAN, CLIP_STD, check_images
+from nsdrecon.images import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, check_images
 from nsdrecon.metrics.resize import network_inputs
 from nsdrecon.layout import tiny_trained
 from nsdrecon.hub import pickle_weights_note, transformers_config
@@ -66,8 +66,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 SWAV_URL = "https://dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"
 WEIGHTS_CHOICES = ("auto", "random")
 

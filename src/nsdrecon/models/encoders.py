@@ -14,14 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import AutoencoderKL
+from PIL import Image
 from tqdm.auto import tqdm
+from transformers import CLIPImageProcessor, CLIPImageProcessorPil
 
 from nsdrecon.images import check_images
 from nsdrecon.models.stable_diffusion import StableDiffusion
 from nsdrecon.models.versatile_diffusion import VersatileDiffusion
 
 __all__ = [
+    "BRAIN_DIFFUSER_SIZE",
+    "CLIP_IMAGE_INPUTS",
+    "brain_diffuser_pixels",
     "clip_image_batch",
+    "clip_pixel_values",
     "clip_text_batch",
     "encode_clip_image_tokens",
     "encode_clip_text_tokens",
@@ -30,6 +36,12 @@ __all__ = [
     "sd_text_batch",
     "vae_latent_batch",
 ]
+
+
+CLIP_IMAGE_INPUTS = ("processor", "brain_diffuser")
+"""How a stimulus reaches VD's CLIP image encoder (:func:`clip_image_batch`)."""
+BRAIN_DIFFUSER_SIZE = 512
+"""Brain-Diffuser resizes every stimulus to 512 px before VD's encoders (``clipvision_extract_features.py``)."""
 
 
 def encode_vae_latents(vd: VersatileDiffusion, images_uint8: Any, batch_size: int = 32) -> np.ndarray:
@@ -103,30 +115,78 @@ def _map_batches(encode: Callable[[Any], np.ndarray], items: Any, batch_size: in
     return np.concatenate(parts)
 
 
-def latent_batch(vd: VersatileDiffusion | StableDiffusion, images: np.ndarray) -> np.ndarray:
-    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means of the model's VAE."""
-    return vae_latent_batch(vd.vae, vd.image_size, images)
+def latent_batch(vd: VersatileDiffusion | StableDiffusion, images: np.ndarray, sample_seeds: Sequence[int] | None = None) -> np.ndarray:
+    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled latents of the model's VAE (see :func:`vae_latent_batch`)."""
+    return vae_latent_batch(vd.vae, vd.image_size, images, sample_seeds)
 
 
 @torch.inference_mode()
-def vae_latent_batch(vae: AutoencoderKL, image_size: int, images: np.ndarray) -> np.ndarray:
-    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled posterior means, images resized to ``image_size``."""
+def vae_latent_batch(
+    vae: AutoencoderKL, image_size: int, images: np.ndarray, sample_seeds: Sequence[int] | None = None
+) -> np.ndarray:
+    """(B, H, W, 3) uint8 -> (B, C, h, w) float32 scaled latents, images resized to ``image_size``.
+
+    The posterior mean, or with ``sample_seeds`` one posterior sample per image (mean + std·ε, ε from a CPU
+    generator seeded by the image's seed), as Brain-Diffuser's ``autokl_encode`` and MindDiffuser's
+    ``get_first_stage_encoding`` draw them.
+    """
     pixels = torch.from_numpy(check_images("images", images)).to(vae.device).permute(0, 3, 1, 2).float()
     if pixels.shape[-2:] != (image_size, image_size):
         pixels = torch.nn.functional.interpolate(
             pixels, size=(image_size, image_size), mode="bicubic", antialias=True, align_corners=False
         )
     pixels = (pixels / 127.5 - 1.0).clamp(-1.0, 1.0).to(vae.dtype)
-    latents = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
-    return latents.float().cpu().numpy()
+    posterior = vae.encode(pixels).latent_dist
+    if sample_seeds is None:
+        latents = posterior.mean
+    else:
+        if len(sample_seeds) != len(images):
+            raise ValueError(f"one sample seed per image: {len(sample_seeds)} seeds for {len(images)} images")
+        latents = posterior.sample(generator=[torch.Generator("cpu").manual_seed(int(seed)) for seed in sample_seeds])
+    return (latents * vae.config.scaling_factor).float().cpu().numpy()
+
+
+def brain_diffuser_pixels(images: np.ndarray) -> np.ndarray:
+    """Stimuli as Brain-Diffuser hands them to the CLIP processor: uint8 (B, 512, 512, 3).
+
+    ``clipvision_extract_features.py`` resizes with ``T.functional.resize(img, (512, 512))`` (PIL bilinear),
+    ``to_tensor`` and ``*2 - 1``; ``VD.clip_encode_vision`` maps back with ``(x + 1) / 2`` and transformers 4.19's
+    feature extractor turns the float image into uint8 by ``(x * 255).astype(np.uint8)``, which truncates: the
+    float32 round trip drops some pixels by one grey level.
+    """
+    out = []
+    for image in check_images("images", images):
+        resized = Image.fromarray(image).resize((BRAIN_DIFFUSER_SIZE, BRAIN_DIFFUSER_SIZE), Image.BILINEAR)
+        x = np.asarray(resized).astype(np.float32) / np.float32(255.0)
+        x = ((x * 2 - 1) + 1) / 2
+        out.append((x * 255).astype(np.uint8))
+    return np.stack(out)
+
+
+def clip_pixel_values(
+    processor: CLIPImageProcessor, images: np.ndarray, image_input: str = "processor", device: torch.device | None = None
+) -> torch.Tensor:
+    """CLIP's input (B, 3, side, side) of uint8 stimuli (B, H, W, 3), by :data:`CLIP_IMAGE_INPUTS`.
+
+    ``processor`` hands the stimuli to the model's image processor (what diffusers' pipeline does);
+    ``brain_diffuser`` first makes them :func:`brain_diffuser_pixels`, then uses CLIP's PIL processor with the
+    same configuration, which resizes and crops as transformers 4.19 did. ``device``: where the
+    ``processor`` path resizes (torchvision).
+    """
+    if image_input == "processor":
+        pixels = torch.from_numpy(check_images("images", images)).permute(0, 3, 1, 2)
+        return processor(images=pixels, return_tensors="pt", device=device).pixel_values
+    if image_input == "brain_diffuser":
+        pil = CLIPImageProcessorPil.from_dict(processor.to_dict())
+        return pil(images=list(brain_diffuser_pixels(images)), return_tensors="pt").pixel_values
+    raise ValueError(f"image_input must be one of {list(CLIP_IMAGE_INPUTS)}, got {image_input!r}")
 
 
 @torch.inference_mode()
-def clip_image_batch(vd: VersatileDiffusion, images: np.ndarray) -> np.ndarray:
-    """(B, H, W, 3) uint8 -> (B, n_image_tokens, dim) float32, VD's ``_encode_image_prompt``."""
+def clip_image_batch(vd: VersatileDiffusion, images: np.ndarray, image_input: str = "processor") -> np.ndarray:
+    """(B, H, W, 3) uint8 -> (B, n_image_tokens, dim) float32, VD's ``_encode_image_prompt`` (input: :func:`clip_pixel_values`)."""
     encoder = vd.image_encoder
-    pixels = torch.from_numpy(check_images("images", images)).permute(0, 3, 1, 2)
-    pixel_values = vd.image_processor(images=pixels, return_tensors="pt", device=encoder.device).pixel_values
+    pixel_values = clip_pixel_values(vd.image_processor, images, image_input, encoder.device)
     hidden = encoder(pixel_values.to(encoder.device, encoder.dtype)).last_hidden_state
     tokens = encoder.visual_projection(encoder.vision_model.post_layernorm(hidden))
     tokens = tokens / torch.linalg.vector_norm(tokens[:, :1], dim=-1, keepdim=True)
@@ -146,17 +206,25 @@ def clip_text_batch(vd: VersatileDiffusion, captions: Sequence[Sequence[str]]) -
 
 
 @torch.inference_mode()
-def sd_text_batch(sd: StableDiffusion, captions: Sequence[Sequence[str]]) -> np.ndarray:
-    """B caption lists -> (B, 77, dim) float32: SD's text conditioning (last hidden state) averaged per image."""
+def sd_text_batch(sd: StableDiffusion, captions: Sequence[Sequence[str]], context_tokens: int | None = None) -> np.ndarray:
+    """B caption lists -> (B, tokens, dim) float32: SD's text conditioning (last hidden state) averaged per image.
+
+    ``context_tokens`` (default: the tokenizer's 77) is the context length: captions are padded or cut to it, the
+    last kept token the end token, as LDM's ``FrozenCLIPEmbedder(max_length=...)`` (MindDiffuser: 15).
+    """
     return _caption_mean(
-        sd.tokenizer, sd.text_encoder.device, lambda ids: sd.text_encoder(ids).last_hidden_state, captions
+        sd.tokenizer, sd.text_encoder.device, lambda ids: sd.text_encoder(ids).last_hidden_state, captions, context_tokens
     )
 
 
 def _caption_mean(
-    tokenizer, device: torch.device, encode: Callable[[torch.Tensor], torch.Tensor], captions: Sequence[Sequence[str]]
+    tokenizer,
+    device: torch.device,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    captions: Sequence[Sequence[str]],
+    max_length: int | None = None,
 ) -> np.ndarray:
-    """Tokenize every caption (padded to the model length), encode, and average the tokens per image."""
+    """Tokenize every caption (padded or cut to ``max_length``, default the model length), encode, average per image."""
     if any(isinstance(image_captions, str) for image_captions in captions):
         raise ValueError("captions must hold one list of captions per image, got a bare string")
     counts = np.array([len(image_captions) for image_captions in captions])
@@ -165,7 +233,7 @@ def _caption_mean(
         raise ValueError(f"every image needs at least one caption; images {empty} of this batch have none")
     flat = [caption for image_captions in captions for caption in image_captions]
     input_ids = tokenizer(
-        flat, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        flat, padding="max_length", max_length=max_length or tokenizer.model_max_length, truncation=True, return_tensors="pt"
     ).input_ids.to(device)
     tokens = encode(input_ids)
     image_index = torch.from_numpy(np.repeat(np.arange(len(captions)), counts)).to(tokens.device)

@@ -20,7 +20,7 @@ from ..nsd import read_captions, read_expdesign, read_stim_info, trial_table
 from ..nsd.stimuli import StimulusImages
 from ..features import compute_minddiffuser_features, compute_stimulus_features
 from ..fileformats import open_hdf5
-from ..settings import ModelSource
+from ..settings import FeatureEncoding, MindDiffuserTargets, ModelSource
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def read_caption_tables(tables, ids) -> list[list[str]]:
 
 def run_stimulus_features(
     *, stimuli, stim_info, expdesign, captions, subjects, sessions, trials_per_session,
-    model: ModelSource, device, dtype, batch_size, out_path,
+    model: ModelSource, encoding: FeatureEncoding, device, dtype, batch_size, out_path,
 ) -> None:
     """Write VAE latents and CLIP image/text tokens of the seen images to ``out_path``."""
     ids, images, texts = _seen_stimuli(stimuli, expdesign, stim_info, captions, subjects, sessions, trials_per_session)
@@ -67,12 +67,16 @@ def run_stimulus_features(
         device=resolve_device(device), dtype=torch_dtype(dtype),
         components=("vae", "image_encoder", "text_encoder", "tokenizer", "image_processor"),  # no UNets
     )
-    compute_stimulus_features(vd, images, texts, ids, out_path, batch_size=batch_size)
+    compute_stimulus_features(
+        vd, images, texts, ids, out_path, batch_size=batch_size, vae_latent=encoding.vae_latent,
+        clip_image_input=encoding.clip_image_input, seed=encoding.seed,
+    )
 
 
 def run_minddiffuser_features(
     *, stimuli, stim_info, expdesign, captions, subjects, sessions, trials_per_session,
-    model: ModelSource, clip: ModelSource, clip_layers: list[int], device, dtype, batch_size, out_path,
+    model: ModelSource, clip: ModelSource, targets: MindDiffuserTargets, encoding: FeatureEncoding,
+    device, dtype, batch_size, out_path,
 ) -> None:
     """Write SD latents, SD text conditioning and CLIP ViT-B/32 layer features of the seen images."""
     ids, images, texts = _seen_stimuli(stimuli, expdesign, stim_info, captions, subjects, sessions, trials_per_session)
@@ -82,8 +86,10 @@ def run_minddiffuser_features(
         components=("vae", "text_encoder", "tokenizer"),
     )
     vision = load_clip_vision(clip.id, random_init=clip.random_init, seed=clip.seed, device=device)
+    features = ClipLayerFeatures(vision, targets.clip_layers, output=targets.clip_output, preprocess=targets.clip_input)
     compute_minddiffuser_features(
-        sd, ClipLayerFeatures(vision, clip_layers), images, texts, ids, out_path, batch_size=batch_size
+        sd, features, images, texts, ids, out_path, batch_size=batch_size, vae_latent=encoding.vae_latent,
+        seed=encoding.seed, context_tokens=targets.context_tokens, captions_per_image=targets.captions,
     )
 
 

@@ -1,12 +1,16 @@
 """Stage ``train_minddiffuser_decoder``: MindDiffuser's L2 decoders from all visual voxels.
 
-Each target group gets its own voxel selection and ridge
-(:func:`nsdrecon.decoders.fit_voxel_selected_ridge`): the SD latent per
+With ``regression: ridge`` each target group gets its own voxel selection and
+ridge (:func:`nsdrecon.decoders.fit_voxel_selected_ridge`): the SD latent per
 channel, the first ``text_tokens`` SD text tokens per token, each CLIP
-ViT-B/32 layer and the CLIP embedding. Of every CLIP layer only the
+ViT-B/32 layer and the CLIP embedding; with ``fastl2lir`` every target its own
+voxels and MindDiffuser's fixed-alpha fit
+(:func:`nsdrecon.decoders.minddiffuser.fit_per_target_l2`). Of every CLIP layer only the
 ``top_fraction`` most decodable dimensions (cross-validated on the training
 set) are kept: those are what stage 2 matches. The text tokens after the
-decoded ones are the training mean. The test predictions file is the input
+decoded ones, up to the features' context length, are the training mean. How
+the CLIP features were computed (the features file's ``clip_output`` and
+``clip_input``) travels on to the reconstruction in the predictions file. The test predictions file is the input
 contract of :func:`nsdrecon.pipeline.reconstruction.run_minddiffuser`.
 """
 
@@ -21,8 +25,9 @@ import pandas as pd
 from ..atomic import write_text
 from ..betas import load_betas
 from ..decoders import decoding_scores
-from ..decoders.minddiffuser import fit_voxel_selected_ridge, top_decodable_targets
+from ..decoders.minddiffuser import fit_per_target_l2, fit_voxel_selected_ridge, top_decodable_targets
 from ..feature_files import layer_name, read_features
+from ..h5io import load_arrays
 from ..devices import resolve_device
 from ..prediction_files import MindDiffuserInputs, write_minddiffuser_inputs
 from ..settings import MindDiffuserDecoding, RidgeFit
@@ -58,6 +63,7 @@ def run_train_minddiffuser(
     images, target_rows = np.unique(train_ids, return_inverse=True)
     Y = read_features(features, names, images)
     Y_test = read_features(features, names, test_ids)
+    _, made = load_arrays(features, [])
     n_tokens = decoding.text_tokens
     logger.info(
         "MindDiffuser decoders: %d train rows of %d images, %d test images, %d voxels",
@@ -71,6 +77,8 @@ def run_train_minddiffuser(
         "device": resolve_device(device),
     }
     latent_shape = Y["sd_latent"].shape[1:]
+    if Y["sd_text"].shape[1] < n_tokens:
+        raise ValueError(f"{features}: SD text context of {Y['sd_text'].shape[1]} tokens, fewer than text_tokens ({n_tokens})")
     text = Y["sd_text"][:, :n_tokens]
     targets = {  # name -> (targets per training image (n_images, t), group of each target)
         "sd_latent": (Y["sd_latent"].reshape(len(images), -1), np.repeat(np.arange(latent_shape[0]), np.prod(latent_shape[1:]))),
@@ -79,9 +87,18 @@ def run_train_minddiffuser(
     }
     decoded, clip, clip_index, rows = {}, {}, {}, []
     for name, (per_image, groups) in targets.items():
-        model = fit_voxel_selected_ridge(
-            X, per_image[target_rows], groups=groups if groups is not None else np.zeros(per_image.shape[1], int), **fit
-        )
+        if decoding.regression == "fastl2lir":
+            kind = name if name in ("sd_latent", "sd_text") else "clip"
+            model = fit_per_target_l2(
+                X, per_image[target_rows], decoding.alphas[0], getattr(decoding.n_voxels, kind),
+                cv_folds=ridge.cv_folds if name in layers else None, sample_groups=train_ids, device=fit["device"],
+            )
+            voxels_used = model.n_voxels
+        else:
+            model = fit_voxel_selected_ridge(
+                X, per_image[target_rows], groups=groups if groups is not None else np.zeros(per_image.shape[1], int), **fit
+            )
+            voxels_used = len(model.voxels[0])
         pred = model.predict(X_test)
         truth = Y_test[name].reshape(len(X_test), -1)
         if name == "sd_text":
@@ -97,10 +114,11 @@ def run_train_minddiffuser(
         else:
             decoded[name] = pred
         rows.append({"target": name, "n_targets": pred.shape[1], **decoding_scores(truth, pred),
-                     "voxels_per_group": len(model.voxels[0]), "n_voxels": X.shape[1]})
+                     "voxels_per_group": voxels_used, "n_voxels": X.shape[1]})
     predictions = MindDiffuserInputs(
         test_ids, decoded["sd_latent"].reshape(len(X_test), *latent_shape), decoded["sd_text"].reshape(len(X_test), n_tokens, -1),
         Y["sd_text"][:, n_tokens:].mean(axis=0), clip=clip, clip_index=clip_index,
+        clip_output=made["clip_output"], clip_input=made["clip_input"],
     )
     write_minddiffuser_inputs(outputs["predictions"], predictions, {"method": "minddiffuser", **decoding.model_dump()})
     table = pd.DataFrame(rows)

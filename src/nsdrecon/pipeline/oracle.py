@@ -7,8 +7,8 @@ embedded default. The files have exactly the datasets the reconstruction
 stages read from decoded predictions:
 
 * HAVIR: ``nsd_id``, ``vae_latent``, ``clip_image``, ``clip_text``;
-* MindDiffuser: ``nsd_id``, ``sd_latent``, ``sd_text`` (all 77 tokens true,
-  so ``sd_text_tail`` is empty), and each CLIP feature ``clip_<name>`` with
+* MindDiffuser: ``nsd_id``, ``sd_latent``, ``sd_text`` (every context token
+  true, so ``sd_text_tail`` is empty), and each CLIP feature ``clip_<name>`` with
   the same selected dimensions ``clip_<name>_index`` as the decoded file, so
   stage 2 matches the same targets, only true.
 """
@@ -47,7 +47,7 @@ def run_minddiffuser_oracle_inputs(*, betas, features, predictions, out_path) ->
     oracle = MindDiffuserInputs(
         ids, true["sd_latent"], true["sd_text"], np.zeros((0, true["sd_text"].shape[2]), np.float32),
         clip={n: true[f"clip_{n}"][:, index] for n, index in decoded.clip_index.items()},
-        clip_index=decoded.clip_index,
+        clip_index=decoded.clip_index, clip_output=decoded.clip_output, clip_input=decoded.clip_input,
     )
     write_minddiffuser_inputs(out_path, oracle, {"method": "minddiffuser_oracle", "source": str(features)})
     logger.info("MindDiffuser oracle inputs: true features of %d test images, %d CLIP targets", len(ids), len(oracle.clip))

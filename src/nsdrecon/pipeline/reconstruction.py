@@ -53,6 +53,7 @@ def run_havir(
                 strength=sampler.strength if use["structure"] else 1.0,
                 guidance_scale=sampler.guidance_scale,
                 num_inference_steps=sampler.num_inference_steps,
+                schedule=sampler.schedule,
                 seeds=[sampler.seed + int(i) for i in ids[sl]],
             )})
         out.finish()
@@ -76,9 +77,10 @@ def run_minddiffuser(
     )
     vision = load_clip_vision(clip.id, random_init=clip.random_init, seed=clip.seed, device=device)
     layers = [layer_number(name) for name in inputs.clip if layer_number(name) is not None]
-    recon = MindDiffuserReconstructor(sd, ClipLayerFeatures(vision, layers, inputs.clip_index))
+    features = ClipLayerFeatures(vision, layers, inputs.clip_index, output=inputs.clip_output, preprocess=inputs.clip_input)
     text = complete_text_conditioning(inputs.sd_text, inputs.sd_text_tail)
-    stage1 = sampler.model_dump(include={"strength", "guidance_scale", "num_inference_steps"})
+    recon = MindDiffuserReconstructor(sd, features, context_tokens=text.shape[1])
+    stage1 = sampler.model_dump(include={"strength", "guidance_scale", "num_inference_steps", "schedule"})
     rows = {"images": ((sd.image_size, sd.image_size, 3), "uint8")}
     if refine:
         rows["stage2_loss"] = ((sampler.stage2.steps + 1,), "float32")

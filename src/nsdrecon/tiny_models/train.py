@@ -152,7 +152,7 @@ def _train_vd_unet(root: Path, plan: TrainingPlan, scenes: _Scenes) -> dict:
         )
 
     side = vd.image_encoder.config.image_size
-    uncond_image = encode_clip_image_tokens(vd, np.full((1, side, side, 3), UNCOND_IMAGES["zeros"], np.uint8))
+    uncond_image = encode_clip_image_tokens(vd, np.full((1, side, side, 3), UNCOND_IMAGES["black"], np.uint8))
     uncond_text = encode_clip_text_tokens(vd, [[""]])
     dual = build_dual_guided_unet(vd)
     losses = train_dual_guided_unet(
