@@ -12,7 +12,7 @@ import torch
 
 from nsdrecon.feature_files import FEATURE_NAMES, read_features
 from nsdrecon.features import compute_stimulus_features
-from nsdrecon.models.encoders import encode_clip_image_tokens, encode_clip_text_tokens, encode_vae_latents
+from nsdrecon.models.encoders import encode_clip_image_tokens, encode_clip_text_tokens, encode_vae_latents, latent_batch
 from nsdrecon.models import load_versatile_diffusion
 
 torch.set_num_threads(1)
@@ -51,6 +51,20 @@ def test_vae_latents_are_scaled_posterior_means(vd, images):
     with torch.no_grad():
         expected = vd.vae.encode(pixels).latent_dist.mean * SCALING_FACTOR
     np.testing.assert_allclose(latents, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_vae_latent_samples_are_seeded_per_image(vd, images):
+    """`vae_latent: sample` (the authors' encoders): mean + std·ε, ε from the image's own seed, whatever the batch."""
+    mean = latent_batch(vd, images[:3])
+    sampled = latent_batch(vd, images[:3], [10, 11, 12])
+    np.testing.assert_array_equal(latent_batch(vd, images[1:3], [11, 12]), sampled[1:])
+    with torch.no_grad():
+        pixels = (torch.from_numpy(images[:1]).permute(0, 3, 1, 2).float() / 127.5 - 1).clamp(-1, 1)
+        posterior = vd.vae.encode(pixels).latent_dist
+    eps = torch.randn(posterior.mean.shape, generator=torch.Generator().manual_seed(10))
+    expected = (posterior.mean + posterior.std * eps) * vd.vae.config.scaling_factor
+    np.testing.assert_allclose(sampled[:1], expected.numpy(), rtol=1e-4, atol=1e-5)
+    assert np.abs(sampled - mean).mean() > 1e-3
 
 
 def test_vae_latents_resize_to_model_size(vd, images):

@@ -167,6 +167,30 @@ def test_stage2_checkpointing_does_not_change_the_result(md, clip_features, inpu
     np.testing.assert_allclose(with_ckpt.latents, without.latents, rtol=1e-5, atol=1e-6)
 
 
+def test_stage2_minddiffuser_loop_options(md, clip_features, inputs):
+    """MindDiffuser's loop: fresh noise at every iteration (still per image, whatever the batch); its snapshot of
+    iteration 0 is exactly stage 1's image; its layer weights make another loss than equal weights."""
+    text, latents = inputs
+    targets = _targets(md, clip_features, text[:2], [1, 2])
+    settings = {"steps": 2, "lr": 0.05, "num_inference_steps": STEPS, "inner_steps": None, "schedule": "minddiffuser"}
+    fixed = md.refine(text[:2], latents[:2], targets, seeds=[1, 2], **settings)
+    fresh = md.refine(text[:2], latents[:2], targets, seeds=[1, 2], noise="fresh", **settings)
+    np.testing.assert_allclose(fresh.losses[0], fixed.losses[0], rtol=1e-5)  # the first draw is the same noise
+    assert not np.allclose(fresh.losses[1:], fixed.losses[1:])
+    alone = md.refine(text[1:2], latents[1:2], {k: v[1:2] for k, v in targets.items()}, seeds=[2], noise="fresh", **settings)
+    np.testing.assert_allclose(alone.latents, fresh.latents[1:2], rtol=1e-4, atol=1e-5)
+    snapshot = md.refine(text[:2], latents[:2], targets, seeds=[1, 2], snapshot_every=2, noise="fresh", **settings)
+    stage1 = md.generate(text[:2], latents[:2], seeds=[1, 2], num_inference_steps=STEPS, schedule="minddiffuser")
+    np.testing.assert_array_equal(snapshot.images, stage1)
+    np.testing.assert_array_equal(snapshot.latents, latents[:2])
+    weighted = md.refine(text[:2], latents[:2], targets, seeds=[1, 2], layer_weights="minddiffuser", **settings)
+    assert not np.allclose(weighted.losses[0], fixed.losses[0])
+    with pytest.raises(ValueError, match="needs the exact procedure"):
+        md.refine(text[:2], latents[:2], targets, seeds=[1, 2], snapshot_every=2, **{**settings, "inner_steps": 4})
+    with pytest.raises(ValueError, match="noise must be one of"):
+        md.refine(text[:2], latents[:2], targets, seeds=[1, 2], noise="new", **settings)
+
+
 def test_stage2_checks_its_inputs(sd, md, inputs):
     text, latents = inputs
     with pytest.raises(ValueError, match="needs clip_features"):

@@ -5,6 +5,7 @@ the synthetic world), that figures are written, and that changing a config
 value reruns exactly the jobs downstream of it.
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from snakemake.api import ConfigSettings, DAGSettings, OutputSettings, ResourceS
 from snakemake.settings.enums import Quietness
 
 from nsdrecon.models import load_clip_vision, load_stable_diffusion, load_versatile_diffusion
-from nsdrecon.prediction_files import read_stage2_losses
+from nsdrecon.metrics import METRICS
+from nsdrecon.prediction_files import read_minddiffuser_inputs, read_stage2_losses
 from tests.conftest import ROOT
 from tests.snakemake_plan import pending, plan
 
@@ -73,10 +75,9 @@ def shapes():
     }
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("wf")
-    write_config(workdir, merged_config())
+def run_workflow(workdir, cfg):
+    """The real Snakefile run in ``workdir`` with ``cfg`` as its config file; returns ``workdir``."""
+    write_config(workdir, cfg)
     with SnakemakeApi(OutputSettings(quiet={Quietness.PROGRESS})) as api:
         wf = api.workflow(
             snakefile=ROOT / "Snakefile",
@@ -86,6 +87,11 @@ def run(tmp_path_factory):
         )
         wf.dag(dag_settings=DAGSettings()).execute_workflow(executor="local")
     return workdir
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return run_workflow(tmp_path_factory.mktemp("wf"), merged_config())
 
 
 def test_betas_and_features_have_nsd_shapes(run, shapes):
@@ -253,3 +259,55 @@ def test_report_bundles_the_figures(run):
     assert "reconstructions_subj01.png" in html and "masks_subj02.png" in html
     for name in ("ablations.png", "weights_subj02.png", "pathways.png", "metrics.png"):
         assert name in html, name
+
+
+PROTOCOLS = {  # config/nsd.yaml's protocol choices (docs/protocols.md) at the small embedded default's sizes
+    "subjects": ["subj01"],
+    "features": {"vae_latent": "sample", "clip_image_input": "brain_diffuser"},
+    "reconstruct": {"uncond_image": "grey", "schedule": "brain_diffuser", "methods": ["havir", "minddiffuser", "minddiffuser_stage1"]},
+    "minddiffuser": {
+        "clip_layers": [1, 2, 3, 4], "clip_output": "mlp", "clip_input": "minddiffuser", "context_tokens": 15,
+        "captions": 5, "regression": "fastl2lir", "alphas": [0.15], "n_voxels": {"sd_latent": 100, "sd_text": 15, "clip": 30},
+        "schedule": "minddiffuser",
+        "stage2": {"steps": 4, "noise": "fresh", "layer_weights": "minddiffuser", "snapshot_every": 2, "inner_steps": None, "lr": 0.00999},
+    },
+}  # fmt: skip
+
+
+def deep_merged(base: dict, overlay: dict) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = deep_merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+@pytest.fixture(scope="module")
+def protocols_run(tmp_path_factory):
+    """The small embedded default with every protocol of config/nsd.yaml switched on, one subject."""
+    return run_workflow(tmp_path_factory.mktemp("protocols"), deep_merged(merged_config(), PROTOCOLS))
+
+
+def test_paper_protocols_run_end_to_end(protocols_run):
+    """Each protocol reaches the files: sampled latents and Brain-Diffuser's CLIP input; MindDiffuser's MLP
+    features, 15-token context, FastL2LiR decoders with their voxel counts, its schedules and stage-2 loop."""
+    with h5py.File(protocols_run / "results/features/versatile_diffusion.h5") as f:
+        assert (f.attrs["vae_latent"], f.attrs["clip_image_input"]) == ("sample", "brain_diffuser")
+    with h5py.File(protocols_run / "results/features/minddiffuser.h5") as f:
+        assert (f.attrs["clip_output"], f.attrs["clip_input"], f.attrs["captions_per_image"]) == ("mlp", "minddiffuser", 5)
+        assert f["sd_text"].shape[1] == 15 and "clip_layer01" in f
+    inputs = read_minddiffuser_inputs(protocols_run / "results/subj01/decoders/minddiffuser_test_predictions.h5")
+    assert (inputs.clip_output, inputs.clip_input, inputs.sd_text.shape[1], len(inputs.sd_text_tail)) == ("mlp", "minddiffuser", 15, 0)
+    assert set(inputs.clip) == {"layer01", "layer02", "layer03", "layer04", "embedding"}
+    scores = pd.read_csv(protocols_run / "results/subj01/decoders/minddiffuser_scores.tsv", sep="\t").set_index("target")
+    assert scores.loc[["sd_latent", "sd_text", "clip_layer01"], "voxels_per_group"].tolist() == [100, 15, 30]
+    with h5py.File(protocols_run / "results/subj01/havir/reconstructions.h5") as f:
+        assert (f.attrs["schedule"], f.attrs["uncond_image"]) == ("brain_diffuser", "grey")
+    refined = protocols_run / "results/subj01/minddiffuser/reconstructions.h5"
+    with h5py.File(refined) as f:
+        assert f.attrs["schedule"] == "minddiffuser" and json.loads(f.attrs["stage2"])["snapshot_every"] == 2
+    assert read_stage2_losses(refined).shape[1] == 5
+    stage1 = h5py.File(protocols_run / "results/subj01/minddiffuser_stage1/reconstructions.h5")["images"][()]
+    assert np.abs(h5py.File(refined)["images"][()].astype(int) - stage1).mean() > 0.5  # stage 2 changed the images
+    table = pd.read_csv(protocols_run / "results/tables/metrics.tsv", sep="\t")
+    ours = table[(table.source == "this run") & (table.subject == "mean")].set_index("method")
+    assert set(ours.index) == {"havir", "minddiffuser", "minddiffuser_stage1"} and np.isfinite(ours[METRICS]).all().all()

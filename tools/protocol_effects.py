@@ -38,7 +38,7 @@ VARIANTS: dict[str, dict] = {
         "minddiffuser": {"clip_layers": [1, 2, 3, 4], "clip_output": "mlp", "clip_input": "minddiffuser"}
     },
     "minddiffuser text: 15 tokens, 5 captions": {"minddiffuser": {"context_tokens": 15, "captions": 5}},
-    "minddiffuser decoders: fastl2lir": {"minddiffuser": {"regression": "fastl2lir", "alphas": [0.15]}},
+    "minddiffuser decoders: fastl2lir": {"minddiffuser": {"regression": "fastl2lir", "alphas": [0.15]}},  # + n_voxels
     "minddiffuser stage 2: fresh noise, its weights, snapshot": {"minddiffuser": {"stage2": STAGE2}},
 }
 
@@ -52,7 +52,16 @@ def merged(*overlays: dict) -> dict:
     return out
 
 
-VARIANTS["all of the above (config/nsd.yaml's protocols)"] = merged(*VARIANTS.values())
+ALL = "all of the above (config/nsd.yaml's protocols)"
+MINDDIFFUSER_VOXELS = {"total": 11694, "sd_latent": 3000, "sd_text": 450, "clip": 850}
+"""Subject 1's 11 ROIs and the n_feat of MindDiffuser's training scripts: the embedded default keeps their shares."""
+
+
+def scaled_voxels(scores: Path) -> dict:
+    """MindDiffuser's voxels per target as the same share of the embedded default's visual voxels."""
+    total = int(pd.read_csv(scores, sep="\t")["n_voxels"].iloc[0])
+    share = {k: v / MINDDIFFUSER_VOXELS["total"] for k, v in MINDDIFFUSER_VOXELS.items() if k != "total"}
+    return {"minddiffuser": {"n_voxels": {k: max(1, round(f * total)) for k, f in share.items()}}}
 
 
 def run(workdir: Path, overlay: dict, cores: int, log: Path) -> pd.DataFrame:
@@ -73,11 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, required=True, help="scratch folder (one subfolder per variant)")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="names of VARIANTS to run")
+    parser.add_argument("--variants", nargs="*", default=[*VARIANTS, ALL], help="names of VARIANTS to run")
     args = parser.parse_args()
     base = args.workdir / "default"
     base.mkdir(parents=True, exist_ok=True)
     rows = {"default": run(base, {}, args.cores, args.workdir / "default.log")}
+    voxels = scaled_voxels(base / "results" / "subj01" / "decoders" / "minddiffuser_scores.tsv")
+    VARIANTS["minddiffuser decoders: fastl2lir"] = merged(VARIANTS["minddiffuser decoders: fastl2lir"], voxels)
+    VARIANTS[ALL] = merged(*(VARIANTS[name] for name in VARIANTS if name != ALL))
+    print(f"voxels per target (fastl2lir): {voxels['minddiffuser']['n_voxels']}", file=sys.stderr)
     for name in args.variants:
         folder = args.workdir / name.replace(" ", "_").replace(":", "").replace(",", "")
         if folder.exists():

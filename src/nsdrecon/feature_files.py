@@ -27,12 +27,12 @@ FEATURE_NAMES = ("vae_latent", "clip_image", "clip_text")
 
 
 def layer_name(layer: int) -> str:
-    """Feature name of a CLIP vision hidden layer (``layer02`` for layer 2; its dataset is ``clip_layer02``)."""
+    """Feature name of a CLIP vision block's features (``layer02`` for block 2; its dataset is ``clip_layer02``)."""
     return f"layer{layer:02d}"
 
 
 def layer_number(name: str) -> int | None:
-    """The hidden layer a feature name of :func:`layer_name` stands for; None for other features (``embedding``)."""
+    """The block a feature name of :func:`layer_name` stands for; None for other features (``embedding``)."""
     return int(name.removeprefix("layer")) if name.startswith("layer") else None
 
 
