@@ -59,6 +59,24 @@ def test_a_wrong_key_or_value_is_refused_by_both_with_its_name(edit, key):
         validate(config, str(settings.SCHEMA_FILE))
 
 
+@pytest.mark.parametrize(
+    ("edit", "key", "message"),
+    [
+        (lambda c: c["reconstruct"].update(schedule="brain_diffuser", strength=1.0), "reconstruct", "strength below 1"),
+        (lambda c: c["minddiffuser"].update(regression="fastl2lir"), "minddiffuser", "takes one alpha"),
+        (lambda c: c["minddiffuser"].update(context_tokens=10), "minddiffuser", "at least text_tokens"),
+        (lambda c: c["minddiffuser"]["stage2"].update(snapshot_every=2), "minddiffuser.stage2", "inner_steps: null"),
+    ],
+)
+def test_settings_that_contradict_each_other_are_refused_with_their_section(edit, key, message):
+    """Rules between keys, which no schema says: the workflow loads the typed config before any job runs."""
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(settings.ConfigKeyError, match=re.escape(f"  {key}: ") + ".*" + re.escape(message)):
+        settings.load(config)
+    validate(config, str(settings.SCHEMA_FILE))  # the schema alone lets them through
+
+
 def test_allowed_values_are_read_from_the_schema():
     tables = settings.key_tables(NSD)
     assert "| `betas.zscore` | `\"session\"` | `\"train\"` | `session` \\| `train` \\| `none` |" in tables

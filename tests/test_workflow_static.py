@@ -107,6 +107,7 @@ TYPOS = [
     (_set(("betas", "sessions"), 6), "betas.sessions: 6 sessions, but {'subj01': 4, 'subj02': 4} have fewer"),
     (_set(("models", "diffusion", "id"), "resources/models/tiny-versatile-difusion"),
      "models.diffusion.id: model folder 'resources/models/tiny-versatile-difusion' not found"),
+    (_set(("minddiffuser", "context_tokens"), 10), "minddiffuser: Value error, context_tokens (10) must be at least text_tokens (15)"),
 ]
 
 

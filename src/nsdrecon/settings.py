@@ -66,6 +66,13 @@ def _unique(values: list) -> list:
     return values
 
 
+def _below_one(sampler):
+    """The authors' (LDM) schedules noise at DDIM index int(steps * strength): a strength of 1 has no such index."""
+    if sampler.schedule != "diffusers" and sampler.strength >= 1:
+        raise ValueError(f"schedule {sampler.schedule!r} needs a strength below 1 (it noises at DDIM index int(steps · strength))")
+    return sampler
+
+
 class Section(BaseModel):
     """A config section: unknown keys are errors, so a typo stops the run with its name."""
 
@@ -278,6 +285,10 @@ class HavirSampler(Section):
     seed: int = Field(0, ge=0)
     """image *i* uses seed `seed + nsd_id`, so it does not depend on its batch."""
 
+    @model_validator(mode="after")
+    def _strength_has_an_index(self):
+        return _below_one(self)
+
 
 class Reconstruct(HavirSampler):
     """Which methods reconstruct the test images, and HAVIR's sampler."""
@@ -391,6 +402,10 @@ class MindDiffuserSampler(Section):
     """where the decoded latent is noised and which DDIM steps denoise it, in stage 1 and inside stage 2 (k = int(steps · strength)): `diffusers` (50 at 0.75: noise to t=721, 37 steps from it) or `minddiffuser` (`stochastic_encode(z, 37)` then `decode(…, 35)`: noise at DDIM index k, t=741, and denoise k-2 steps from t=681)."""
     seed: int = Field(0, ge=0)
     """the noise of image `i` comes from `seed + nsd_id`."""
+
+    @model_validator(mode="after")
+    def _strength_has_an_index(self):
+        return _below_one(self)
     stage2: Stage2 = Field(default_factory=Stage2)
     """refinement by backpropagation."""
 

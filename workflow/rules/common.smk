@@ -24,8 +24,10 @@ from nsdrecon.config_checks import (
 )  # noqa: E402
 from nsdrecon.synthetic.design import n_sessions  # noqa: E402
 
-# The schema is generated from the typed config (nsdrecon.settings).
+# The schema is generated from the typed config (nsdrecon.settings); the typed config also
+# checks what a schema cannot say (settings that contradict each other), before any job runs.
 validate(config, schema="../schemas/config.schema.yaml")
+settings.load(config)
 
 # The generated dataset marks its folder; real NSD must never be read from there.
 SYNTHETIC_MARKER = layout.SYNTHETIC_TRUTH
